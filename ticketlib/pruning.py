@@ -1,0 +1,124 @@
+"""Choose what to keep from scores: thresholding only, no scoring.
+
+Scores are dicts name -> tensor (higher = more worth keeping). Pruned weights are
+never revived: only weights the current mask keeps compete. Counts are exact
+(`round_count`) and ties are broken deterministically: among equal scores the
+weight with the lower flat index (layers in mask order) is pruned first.
+"""
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+
+import torch
+
+from .masks import Mask
+
+SCOPES = ("layerwise", "global")
+
+
+def round_count(x: float) -> int:
+    """Round half up: the one rounding rule used for every weight count."""
+    return int(math.floor(x + 0.5))
+
+
+def _prune_lowest(keep: torch.Tensor, scores: torch.Tensor, count: int) -> torch.Tensor:
+    """Drop the `count` kept entries with the lowest score (stable: lower index first on ties)."""
+    flat_keep = keep.flatten().clone()
+    alive = flat_keep.nonzero().squeeze(1)
+    if count <= 0 or alive.numel() == 0:
+        return flat_keep.reshape(keep.shape)
+    order = torch.argsort(scores.flatten()[alive].double(), stable=True)
+    flat_keep[alive[order[:count]]] = False
+    return flat_keep.reshape(keep.shape)
+
+
+def _check_scores(scores: Mapping[str, torch.Tensor], mask: Mask) -> None:
+    for name in mask:
+        if name not in scores:
+            raise KeyError(f"no score for masked layer {name!r}")
+        if scores[name].shape != mask[name].shape:
+            raise ValueError(f"score for {name!r} has shape {tuple(scores[name].shape)}, "
+                             f"mask has {tuple(mask[name].shape)}")
+        if torch.isnan(scores[name]).any():
+            raise ValueError(f"score for {name!r} contains NaN")
+
+
+def prune(scores: Mapping[str, torch.Tensor], mask: Mask, fraction: float, scope: str = "layerwise",
+          overrides: Mapping[str, float] | None = None, ignore: tuple[str, ...] | list[str] = ()) -> Mask:
+    """Prune `fraction` of the weights each layer still keeps (IMP's per-round rate).
+
+    scope="layerwise": every layer loses round(fraction * its remaining weights).
+    scope="global": the layers not overridden or ignored lose round(fraction * their total
+    remaining weights) together, the lowest scores first wherever they are.
+    `overrides` gives layers their own rate, always applied layerwise (Frankle & Carbin prune
+    the output layer at half rate); `ignore` lists layers left untouched.
+    """
+    if scope not in SCOPES:
+        raise ValueError(f"scope must be one of {SCOPES}, got {scope!r}")
+    overrides = dict(overrides or {})
+    for name, rate in [("fraction", fraction), *overrides.items()]:
+        if not 0.0 <= rate <= 1.0:
+            raise ValueError(f"pruning rate for {name!r} must be in [0, 1], got {rate}")
+    unknown = [n for n in [*overrides, *ignore] if n not in mask]
+    if unknown:
+        raise KeyError(f"overrides/ignore name layers the mask does not have: {unknown}")
+    _check_scores(scores, mask)
+
+    new = {name: keep.clone() for name, keep in mask.items()}
+    pooled = [n for n in mask if n not in overrides and n not in ignore]
+    for name in mask:
+        if name in ignore:
+            continue
+        if name in overrides or scope == "layerwise":
+            rate = overrides.get(name, fraction)
+            count = round_count(rate * int(mask[name].sum()))
+            new[name] = _prune_lowest(mask[name], scores[name], count)
+    if scope == "global" and pooled:
+        keep = torch.cat([mask[n].flatten() for n in pooled])
+        flat_scores = torch.cat([scores[n].flatten().double() for n in pooled])
+        count = round_count(fraction * int(keep.sum()))
+        keep = _prune_lowest(keep, flat_scores, count)
+        for name, part in zip(pooled, torch.split(keep, [mask[n].numel() for n in pooled])):
+            new[name] = part.reshape(mask[name].shape)
+    return Mask(new)
+
+
+def prune_to_density(scores: Mapping[str, torch.Tensor], mask: Mask, density: float,
+                     scope: str = "global") -> Mask:
+    """Keep exactly round(density * total) weights (global) or per layer (layerwise) by score.
+
+    The density is of the *original* size; weights the mask already prunes stay pruned, so a
+    target above the current density leaves the mask unchanged.
+    """
+    if scope not in SCOPES:
+        raise ValueError(f"scope must be one of {SCOPES}, got {scope!r}")
+    if not 0.0 <= density <= 1.0:
+        raise ValueError(f"density must be in [0, 1], got {density}")
+    _check_scores(scores, mask)
+    if scope == "layerwise":
+        new = {}
+        for name, keep in mask.items():
+            target = round_count(density * keep.numel())
+            new[name] = _prune_lowest(keep, scores[name], int(keep.sum()) - target)
+        return Mask(new)
+    names = list(mask)
+    keep = torch.cat([mask[n].flatten() for n in names])
+    flat_scores = torch.cat([scores[n].flatten().double() for n in names])
+    target = round_count(density * keep.numel())
+    keep = _prune_lowest(keep, flat_scores, int(keep.sum()) - target)
+    parts = torch.split(keep, [mask[n].numel() for n in names])
+    return Mask({n: p.reshape(mask[n].shape) for n, p in zip(names, parts)})
+
+
+def expected_density(rounds: int, fraction: float, sizes: Mapping[str, int],
+                     overrides: Mapping[str, float] | None = None) -> float:
+    """Density after `rounds` rounds of layerwise pruning (continuous, e.g. F&C's 265200*0.8^k + 1000*0.9^k)."""
+    overrides = overrides or {}
+    kept = sum(size * (1 - overrides.get(n, fraction)) ** rounds for n, size in sizes.items())
+    return kept / sum(sizes.values())
+
+
+def random_mask_like(mask: Mask, generator: torch.Generator) -> Mask:
+    """A random mask with exactly the same number of kept weights in each layer."""
+    return mask.shuffle_within_layers(generator)

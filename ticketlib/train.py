@@ -1,0 +1,230 @@
+"""One masked training loop for every notebook.
+
+Iteration-based (durations are `Step`s like "50000it" or "160ep"), evaluates on a
+validation split held out of the training data every `eval_every`, picks the
+early-stop iteration by minimum validation loss and reports the test accuracy
+*there* (never the best test accuracy). Deterministic given a seed on CPU; a
+rewound run fast-forwards both the learning-rate schedule and the data order.
+"""
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .data import Dataset, Split, augment
+from .masks import Mask, keep_pruned_at_zero
+from .rewind import Step
+
+OPTIMIZERS = ("adam", "adamw", "sgd")
+
+
+@dataclass
+class TrainConfig:
+    """Hyperparameters of one training run (a plain, hashable description)."""
+
+    optimizer: str = "adam"
+    lr: float = 1.2e-3
+    batch_size: int = 60
+    duration: str = "50000it"
+    eval_every: str = "500it"
+    momentum: float = 0.9
+    weight_decay: float = 0.0
+    milestones: list[str] = field(default_factory=list)
+    gamma: float = 0.1
+    warmup: str = "0it"
+    augment: bool = False
+
+    def __post_init__(self):
+        if self.optimizer not in OPTIMIZERS:
+            raise ValueError(f"optimizer must be one of {OPTIMIZERS}, got {self.optimizer!r}")
+        for text in [self.duration, self.eval_every, self.warmup, *self.milestones]:
+            Step(text)
+        if self.lr <= 0 or self.batch_size <= 0:
+            raise ValueError("lr and batch_size must be positive")
+
+    def iterations_per_epoch(self, train_size: int) -> int:
+        return max(1, math.ceil(train_size / self.batch_size))
+
+    def iterations(self, train_size: int) -> int:
+        return Step(self.duration).iteration(self.iterations_per_epoch(train_size))
+
+    def lr_at(self, iteration: int, train_size: int) -> float:
+        """Learning rate at an iteration: linear warmup, then step drops at the milestones."""
+        return self.schedule(train_size)(iteration)
+
+    def schedule(self, train_size: int) -> Callable[[int], float]:
+        """`lr_at` with the steps parsed once (it runs every iteration)."""
+        ipe = self.iterations_per_epoch(train_size)
+        warmup = Step(self.warmup).iteration(ipe)
+        drops = sorted(Step(m).iteration(ipe) for m in self.milestones)
+
+        def lr(iteration: int) -> float:
+            scale = self.gamma ** sum(iteration >= d for d in drops)
+            if warmup and iteration < warmup:
+                scale *= (iteration + 1) / warmup
+            return self.lr * scale
+
+        return lr
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass
+class TrainResult:
+    """What one run measured. `history` has one row per evaluation."""
+
+    history: list[dict]
+    early_stop_iteration: int
+    test_accuracy: float  # at the early-stop iteration
+    final_test_accuracy: float
+    min_val_loss: float
+    seconds: float
+    iterations: int
+    captured_state: dict | None = None
+
+    def summary(self) -> dict:
+        return {k: v for k, v in asdict(self).items() if k not in ("history", "captured_state")}
+
+
+def resolve_device(device: str | torch.device = "auto") -> torch.device:
+    if str(device) == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(device)
+
+
+def make_optimizer(model: nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer:
+    params = [p for p in model.parameters() if p.requires_grad]
+    if cfg.optimizer == "sgd":
+        return torch.optim.SGD(params, lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
+    if cfg.optimizer == "adamw":
+        return torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+    return torch.optim.Adam(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+
+
+@torch.no_grad()
+def evaluate(model: nn.Module, split: Split, batch_size: int = 2000) -> tuple[float, float]:
+    """(mean cross-entropy, accuracy) of `model` in eval mode; restores the previous mode."""
+    was_training = model.training
+    model.eval()
+    device = next(model.parameters()).device
+    loss, correct = 0.0, 0
+    for start in range(0, len(split), batch_size):
+        x = split.x[start:start + batch_size].to(device)
+        y = split.y[start:start + batch_size].to(device)
+        out = model(x)
+        loss += float(F.cross_entropy(out, y, reduction="sum"))
+        correct += int((out.argmax(1) == y).sum())
+    model.train(was_training)
+    return loss / len(split), correct / len(split)
+
+
+def _batch_order(n: int, batch_size: int, seed: int, epoch: int) -> torch.Tensor:
+    """The shuffled example order of one epoch: a function of (seed, epoch) only, so rewinding can skip ahead."""
+    return torch.randperm(n, generator=torch.Generator().manual_seed(seed * 100_003 + epoch))
+
+
+def train(model: nn.Module, data: Dataset, cfg: TrainConfig, mask: Mask | None = None, seed: int = 0,
+          start_iteration: int = 0, capture_at: int | None = None, progress: bool = True,
+          extra_loss: Callable[[nn.Module], torch.Tensor] | None = None,
+          on_eval: Callable[[int, nn.Module], None] | None = None,
+          trainable: Mask | None = None) -> TrainResult:
+    """Train `model` in place from `start_iteration` to the end of `cfg.duration`, keeping `mask`.
+
+    `capture_at`: also return a copy of the state at that iteration (the rewinding point).
+    `extra_loss(model)`: added to the loss (e.g. L1 on BN scales for network slimming).
+    `on_eval(iteration, model)`: called at every evaluation (e.g. to draw masks per epoch).
+    `trainable`: weights whose entry is False keep their current value (Zhou et al.'s freeze action).
+    """
+    from tqdm.auto import tqdm
+
+    from .rewind import capture
+
+    device = next(model.parameters()).device
+    model.train()
+    optimizer = make_optimizer(model, cfg)
+    keeper = keep_pruned_at_zero(mask, model, optimizer) if mask is not None else None
+    freezer = _Freezer(trainable, model, optimizer) if trainable is not None else None
+    n = len(data.train)
+    ipe = cfg.iterations_per_epoch(n)
+    total = cfg.iterations(n)
+    eval_every = max(1, Step(cfg.eval_every).iteration(ipe))
+    gen = torch.Generator().manual_seed(seed)
+    lr_at = cfg.schedule(n)
+    history, captured = [], None
+    t0 = time.perf_counter()
+
+    def record(iteration: int, train_loss: float) -> None:
+        if not math.isfinite(train_loss) and iteration != start_iteration:
+            raise FloatingPointError(f"training loss became {train_loss} before iteration {iteration}")
+        val_loss, val_acc = evaluate(model, data.val)
+        _, test_acc = evaluate(model, data.test)
+        history.append({"iteration": iteration, "train_loss": train_loss, "val_loss": val_loss,
+                        "val_accuracy": val_acc, "test_accuracy": test_acc})
+        if on_eval is not None:
+            on_eval(iteration, model)
+
+    if capture_at is not None and capture_at == start_iteration:
+        captured = capture(model)
+    record(start_iteration, float("nan"))
+    running, seen = 0.0, 0
+    order, order_epoch = None, -1
+    bar = tqdm(range(start_iteration, total), disable=not progress, leave=False, mininterval=2.0)
+    for it in bar:
+        epoch, index = divmod(it, ipe)
+        if epoch != order_epoch:
+            order, order_epoch = _batch_order(n, cfg.batch_size, seed, epoch), epoch
+        idx = order[index * cfg.batch_size:(index + 1) * cfg.batch_size]
+        x, y = data.train.x[idx].to(device, non_blocking=True), data.train.y[idx].to(device)
+        if cfg.augment:
+            x = augment(x, gen)
+        for group in optimizer.param_groups:
+            group["lr"] = lr_at(it)
+        loss = F.cross_entropy(model(x), y)
+        if extra_loss is not None:
+            loss = loss + extra_loss(model)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        running, seen = running + loss.detach(), seen + 1  # summed on device: no sync per step
+        done = it + 1
+        if capture_at is not None and done == capture_at:
+            captured = capture(model)
+        if done % eval_every == 0 or done == total:
+            record(done, float(running) / max(seen, 1))
+            running, seen = 0.0, 0
+            bar.set_postfix(val_acc=f"{history[-1]['val_accuracy']:.4f}")
+    bar.close()
+    for handle in (keeper, freezer):
+        if handle is not None:
+            handle.remove()
+    best = min(history, key=lambda row: (row["val_loss"], row["iteration"]))
+    return TrainResult(history=history, early_stop_iteration=best["iteration"],
+                       test_accuracy=best["test_accuracy"], final_test_accuracy=history[-1]["test_accuracy"],
+                       min_val_loss=best["val_loss"], seconds=time.perf_counter() - t0,
+                       iterations=total - start_iteration, captured_state=captured)
+
+
+class _Freezer:
+    """Puts frozen weights back after every step (so weight decay and momentum cannot move them)."""
+
+    def __init__(self, trainable: Mask, model: nn.Module, optimizer: torch.optim.Optimizer):
+        params = dict(model.named_parameters())
+        self.items = [(params[n], (~trainable[n]).to(params[n].device), params[n].detach().clone())
+                      for n in trainable]
+        self.handle = optimizer.register_step_post_hook(self._restore)
+
+    @torch.no_grad()
+    def _restore(self, *_args) -> None:
+        for param, where, value in self.items:
+            param[where] = value[where]
+
+    def remove(self) -> None:
+        self.handle.remove()
+
