@@ -91,6 +91,7 @@ class Round:
     mask: Mask
     result: dict
     history: list[dict]
+    final_state: dict | None = None  # the trained weights (find_ticket fills it; None for controls)
 
     @property
     def density(self) -> float:
@@ -156,7 +157,7 @@ def find_ticket(exp: Experiment, imp: IMPConfig, data: data_lib.Dataset, seed: i
         return _payload(model, mask, result, {"rewind_state": state})
 
     first = cache.cached({**base, "round": 0}, dense)
-    rounds = [Round(0, Mask(first["mask"]), first["result"], first["history"])]
+    rounds = [Round(0, Mask(first["mask"]), first["result"], first["history"], first["final_state"])]
     rewind_state, previous = first["rewind_state"], first
     for r in range(1, imp.rounds + 1):
         def compute(r=r, previous=previous) -> dict:
@@ -167,7 +168,8 @@ def find_ticket(exp: Experiment, imp: IMPConfig, data: data_lib.Dataset, seed: i
             return _payload(model, round_mask, result)
 
         previous = cache.cached({**base, "round": r}, compute)
-        rounds.append(Round(r, Mask(previous["mask"]), previous["result"], previous["history"]))
+        rounds.append(Round(r, Mask(previous["mask"]), previous["result"], previous["history"],
+                            previous["final_state"]))
     return Ticket(rounds, init_state, rewind_state, rewind_iteration)
 
 
@@ -218,21 +220,60 @@ def round_row(round_: Round, seed: int, kind: str) -> dict:
             "seconds": round_.result["seconds"]}
 
 
+def _seed_study(exp: Experiment, imp: IMPConfig, data: data_lib.Dataset, seed: int, control_levels: list[float],
+                controls: tuple[str, ...], cache: Cache | None, progress: bool) -> tuple[Ticket, list[dict]]:
+    """IMP for one seed and its controls at the rounds nearest `control_levels`."""
+    ticket = find_ticket(exp, imp, data, seed, cache=cache, progress=progress)
+    rows = [round_row(r, seed, "ticket") for r in ticket.rounds]
+    for index in sorted({nearest_round(ticket.rounds, level).round for level in control_levels}):
+        for kind in controls:
+            control = train_control(exp, imp, data, ticket, index, kind, seed, cache, progress)
+            rows.append(round_row(control, seed, kind))
+    return ticket, rows
+
+
+def _seed_study_worker(exp: Experiment, imp: IMPConfig, data_root: str, download: bool, seed: int,
+                       control_levels: list[float], controls: tuple[str, ...], cache_root: str | None,
+                       threads: int) -> tuple[Ticket, list[dict], tuple[int, int]]:
+    """`_seed_study` in a worker process (own data copy, `threads` threads); also returns its cache (hits, misses)."""
+    torch.set_num_threads(threads)
+    data = exp.load_data(root=data_root, download=download)
+    cache = Cache(cache_root)
+    ticket, rows = _seed_study(exp, imp, data, seed, control_levels, controls, cache, progress=False)
+    return ticket, rows, (cache.hits, cache.misses)
+
+
 def imp_study(exp: Experiment, imp: IMPConfig, data: data_lib.Dataset, seeds: list[int],
               control_levels: list[float], controls: tuple[str, ...] = CONTROLS, cache: Cache | None = None,
-              progress: bool = True) -> tuple[dict[int, Ticket], list[dict]]:
+              progress: bool = True, workers: int = 1, data_root: str = "data",
+              download: bool = False) -> tuple[dict[int, Ticket], list[dict]]:
     """IMP for every seed plus the controls at the rounds nearest `control_levels` (% remaining).
 
     Returns the tickets and tidy rows (kind = "ticket" or a control name) for tables and claims.
+    `workers` > 1 runs seeds in parallel processes, each with cores/workers threads: small
+    networks like LeNet use two cores better as two single-threaded trainings than as one
+    two-threaded one (1.6x here). Finished units go to the same cache either way, and the
+    workers' cache hits and misses are added to `cache`'s counters.
     """
-    tickets, rows = {}, []
-    for seed in seeds:
-        ticket = find_ticket(exp, imp, data, seed, cache=cache, progress=progress)
-        tickets[seed] = ticket
-        rows += [round_row(r, seed, "ticket") for r in ticket.rounds]
-        levels = sorted({nearest_round(ticket.rounds, level).round for level in control_levels})
-        for index in levels:
-            for kind in controls:
-                rows.append(round_row(train_control(exp, imp, data, ticket, index, kind, seed, cache, progress),
-                                      seed, kind))
+    import os
+    from concurrent.futures import ProcessPoolExecutor
+    from multiprocessing import get_context
+
+    cache = cache or Cache(None)
+    workers = max(1, min(workers, len(seeds)))
+    if workers == 1:
+        outcomes = [_seed_study(exp, imp, data, s, control_levels, controls, cache, progress) for s in seeds]
+    else:
+        threads = max(1, (os.cpu_count() or workers) // workers)
+        root = str(cache.root) if cache.root is not None else None
+        with ProcessPoolExecutor(workers, mp_context=get_context("spawn")) as pool:
+            futures = [pool.submit(_seed_study_worker, exp, imp, data_root, download, s, list(control_levels),
+                                   tuple(controls), root, threads) for s in seeds]
+            outcomes = []
+            for future in futures:
+                ticket, rows, (hits, misses) = future.result()
+                cache.hits, cache.misses = cache.hits + hits, cache.misses + misses
+                outcomes.append((ticket, rows))
+    tickets = {seed: ticket for seed, (ticket, _) in zip(seeds, outcomes)}
+    rows = [row for _, seed_rows in outcomes for row in seed_rows]
     return tickets, rows

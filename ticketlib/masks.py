@@ -19,12 +19,13 @@ FILE_FORMAT = "ticketlib.mask/1"
 
 
 def prunable_names(model: nn.Module) -> list[str]:
-    """Weights of every Linear and Conv layer (not biases, not norms): what LTH papers prune."""
-    names = []
-    for module_name, module in model.named_modules():
-        if isinstance(module, (nn.Linear, nn.Conv1d, nn.Conv2d, nn.Conv3d)):
-            names.append(f"{module_name}.weight" if module_name else "weight")
-    return names
+    """Weights of every Linear and Conv layer (not biases, not norms), in `named_parameters` order.
+
+    What the LTH papers prune. A weight shared by two layers is listed once.
+    """
+    owners = {id(m.weight) for m in model.modules()
+              if isinstance(m, (nn.Linear, nn.Conv1d, nn.Conv2d, nn.Conv3d)) and isinstance(m.weight, nn.Parameter)}
+    return [name for name, p in model.named_parameters() if id(p) in owners]
 
 
 class Mask(Mapping[str, torch.Tensor]):
@@ -85,7 +86,7 @@ class Mask(Mapping[str, torch.Tensor]):
         return 1.0 - self.density()
 
     def layer_densities(self) -> dict[str, float]:
-        return {n: float(t.float().mean()) for n, t in self.items()}
+        return {n: int(t.sum()) / max(t.numel(), 1) for n, t in self.items()}
 
     def table(self):
         """Per-layer kept/total/density as a pandas DataFrame (one row per layer plus 'total')."""
@@ -93,7 +94,7 @@ class Mask(Mapping[str, torch.Tensor]):
 
         rows = [
             {"layer": n, "shape": tuple(t.shape), "kept": int(t.sum()), "total": t.numel(),
-             "density": float(t.float().mean())}
+             "density": int(t.sum()) / max(t.numel(), 1)}
             for n, t in self.items()
         ]
         rows.append({"layer": "total", "shape": (), "kept": self.num_kept(),

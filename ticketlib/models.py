@@ -11,6 +11,8 @@ from typing import Callable
 import torch
 from torch import Tensor, nn
 
+from .masks import prunable_names  # noqa: F401  (re-exported: models.prunable_names)
+
 Shape = tuple[int, int, int]
 
 
@@ -226,12 +228,3 @@ def output_layer_name(model: nn.Module) -> str:
         raise ValueError("model has no nn.Linear layer")
     return names[-1]
 
-
-def prunable_names(model: nn.Module) -> list[str]:
-    """Names of every Linear and Conv2d weight (no biases, no BN), in named_parameters order."""
-    owners = {
-        id(mod.weight)
-        for mod in model.modules()
-        if isinstance(mod, (nn.Linear, nn.Conv2d)) and isinstance(mod.weight, nn.Parameter)
-    }
-    return [name for name, p in model.named_parameters() if id(p) in owners]

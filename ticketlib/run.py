@@ -58,7 +58,6 @@ def execute(params_path: str | Path, out_root: str | Path = "runs", notebooks: s
     for stale in (partial_notebook, partial_record):
         stale.unlink(missing_ok=True)
     injected = {**params, "profile": profile, "run_name": run_name, "record_path": str(partial_record.resolve())}
-    os.environ.setdefault("MPLBACKEND", "Agg")
     start = time.perf_counter()
     papermill.execute_notebook(str(notebook), str(partial_notebook), parameters=injected,
                                kernel_name=kernel_name, log_output=log_output, progress_bar=False,
@@ -107,7 +106,14 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{len(args.params)} params file(s) valid")
         return 0
     for path in args.params:
-        record = execute(path, out_root=args.out, log_output=args.log_output)
+        try:
+            record = execute(path, out_root=args.out, log_output=args.log_output)
+        except Exception as error:  # papermill's error carries the failing cell; keep the message short
+            partial = run_paths(path, args.out)[2].with_suffix(".partial.ipynb")
+            reason = f"{getattr(error, 'ename', type(error).__name__)}: {getattr(error, 'evalue', error)}"
+            print(f"error: {path}: the notebook failed ({reason}); read {partial}; "
+                  "finished training units stay cached and a re-run resumes from them", file=sys.stderr)
+            return 1
         claims = json.loads(record.read_text())["claims"]
         held = sum(c["holds"] for c in claims)
         print(f"{path}: {held}/{len(claims)} claims hold -> {record}")

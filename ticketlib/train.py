@@ -130,6 +130,12 @@ def _batch_order(n: int, batch_size: int, seed: int, epoch: int) -> torch.Tensor
     return torch.randperm(n, generator=torch.Generator().manual_seed(seed * 100_003 + epoch))
 
 
+def _augment_generator(seed: int, iteration: int) -> torch.Generator:
+    """The augmentation draws of one iteration: a function of (seed, iteration) only, so a rewound run
+    sees the same crops and flips as the run it was rewound from (a stream disjoint from `_batch_order`'s)."""
+    return torch.Generator().manual_seed((seed + 1) * 2**32 + iteration)
+
+
 def train(model: nn.Module, data: Dataset, cfg: TrainConfig, mask: Mask | None = None, seed: int = 0,
           start_iteration: int = 0, capture_at: int | None = None, progress: bool = True,
           extra_loss: Callable[[nn.Module], torch.Tensor] | None = None,
@@ -155,7 +161,6 @@ def train(model: nn.Module, data: Dataset, cfg: TrainConfig, mask: Mask | None =
     ipe = cfg.iterations_per_epoch(n)
     total = cfg.iterations(n)
     eval_every = max(1, Step(cfg.eval_every).iteration(ipe))
-    gen = torch.Generator().manual_seed(seed)
     lr_at = cfg.schedule(n)
     history, captured = [], None
     t0 = time.perf_counter()
@@ -183,7 +188,7 @@ def train(model: nn.Module, data: Dataset, cfg: TrainConfig, mask: Mask | None =
         idx = order[index * cfg.batch_size:(index + 1) * cfg.batch_size]
         x, y = data.train.x[idx].to(device, non_blocking=True), data.train.y[idx].to(device)
         if cfg.augment:
-            x = augment(x, gen)
+            x = augment(x, _augment_generator(seed, it))
         for group in optimizer.param_groups:
             group["lr"] = lr_at(it)
         loss = F.cross_entropy(model(x), y)

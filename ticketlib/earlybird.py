@@ -1,0 +1,217 @@
+"""Early-bird tickets (You et al. 2020): find the channel ticket early, prune, and train only the small network.
+
+One dense training with network slimming's L1 on BN scales serves every pruning ratio: before
+each epoch (at each per-epoch evaluation of `train`) the channel masks of all ratios are drawn and
+fed to one `EarlyBird` detector per ratio; the weights are captured where a detector first fires.
+From that one run come both pipelines compared by the paper:
+
+- early-bird: the dense weights at the detection epoch, physically slimmed (`slim.slim`), trained
+  on from that epoch to the end of the same schedule;
+- standard: the fully trained dense weights, slimmed by the mask drawn at the end, retrained.
+
+Their costs are measured (wall time) and counted (training FLOPs of the networks really trained).
+Every unit is cached like an IMP round.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass, field
+
+import torch
+
+from . import data as data_lib
+from .cache import Cache
+from .distance import EarlyBird, bn_l1, channel_mask, consecutive_distances, distance, distance_matrix
+from .imp import Experiment, Ticket
+from .masks import Mask
+from .pruning import prune_to_density
+from .rewind import Step, capture
+from .slim import flops, num_params, slim, training_flops, width_plan
+from .train import TrainConfig, train
+
+
+@dataclass
+class EarlyBirdConfig:
+    """How masks are drawn and the ticket is declared (You et al.'s defaults)."""
+
+    ratios: list[float] = field(default_factory=lambda: [0.3, 0.5, 0.7])
+    l1: float = 1e-4
+    epsilon: float = 0.1
+    window: int = 5
+
+    def __post_init__(self):
+        if not self.ratios or any(not 0.0 <= r < 1.0 for r in self.ratios):
+            raise ValueError(f"pruning ratios must be in [0, 1), got {self.ratios}")
+        if self.l1 < 0:
+            raise ValueError(f"l1 must be non-negative, got {self.l1}")
+
+
+def examples_seen(iterations: int, cfg: TrainConfig, train_size: int) -> int:
+    """Training examples processed in `iterations` steps (whole epochs of `train_size`, then full batches)."""
+    ipe = cfg.iterations_per_epoch(train_size)
+    full, rest = divmod(iterations, ipe)
+    return full * train_size + rest * cfg.batch_size
+
+
+def search(exp: Experiment, eb: EarlyBirdConfig, data: data_lib.Dataset, seed: int,
+           cache: Cache | None = None, progress: bool = True) -> dict:
+    """The dense training with L1 on γ, its channel masks before every epoch, and the early-bird detections.
+
+    Returns (and caches) a dict: `epochs` (checks 0..E), `seconds` (wall time from the start of training
+    to each check), `masks` {ratio: [Mask per epoch]}, `detected` {ratio: epoch or None},
+    `distances` {ratio: [d(m_e-1, m_e)]}, `eb_state` {ratio: weights at detection}, `final_state`,
+    `result` and `history` of the dense run, `flops` (forward FLOPs per example of the dense network).
+    """
+    cache = cache or Cache(None)
+    ipe = exp.train.iterations_per_epoch(len(data.train))
+    if Step(exp.train.eval_every).iteration(ipe) != ipe:
+        raise ValueError(f"early-bird search draws masks before each epoch: eval_every must be '1ep', "
+                         f"got {exp.train.eval_every!r}")
+    key = {"unit": "earlybird_search", "experiment": exp.key(), "earlybird": asdict(eb), "seed": seed}
+
+    def compute() -> dict:
+        model = exp.build_model(data, seed)
+        detectors = {r: EarlyBird(eb.epsilon, eb.window) for r in eb.ratios}
+        epochs, seconds = [], []
+        masks: dict[float, list[dict]] = {r: [] for r in eb.ratios}
+        detected: dict[float, int | None] = {r: None for r in eb.ratios}
+        eb_state: dict[float, dict] = {}
+        last = exp.train.iterations(len(data.train))
+        start = time.perf_counter()
+
+        def on_eval(iteration: int, net: torch.nn.Module) -> None:
+            if iteration % ipe:
+                return
+            epoch = iteration // ipe
+            epochs.append(epoch)
+            for r in eb.ratios:
+                mask = channel_mask(net, r)
+                masks[r].append(dict(mask))
+                # the check after the last epoch precedes no epoch: it is drawn, not a detection
+                if detectors[r].push(mask) and detected[r] is None and iteration < last:
+                    detected[r] = epoch
+                    eb_state[r] = capture(net)
+            seconds.append(time.perf_counter() - start)
+
+        result = train(model, data, exp.train, seed=seed, extra_loss=bn_l1(eb.l1) if eb.l1 else None,
+                       on_eval=on_eval, progress=progress)
+        return {"epochs": epochs, "seconds": seconds, "masks": masks, "detected": detected,
+                "eb_state": eb_state, "final_state": capture(model), "result": result.summary(),
+                "history": result.history, "flops": flops(model, tuple(data.input_shape))}
+
+    payload = cache.cached(key, compute)
+    payload["masks"] = {r: [Mask(m) for m in ms] for r, ms in payload["masks"].items()}
+    payload["distances"] = {r: consecutive_distances(ms) for r, ms in payload["masks"].items()}
+    return payload
+
+
+def distance_matrices(found: dict) -> dict[float, torch.Tensor]:
+    """Epoch × epoch mask-distance matrix per ratio, from a `search` result."""
+    return {r: distance_matrix(ms) for r, ms in found["masks"].items()}
+
+
+def train_slimmed(exp: Experiment, data: data_lib.Dataset, state: dict, mask: Mask, cfg: TrainConfig,
+                  seed: int, start_iteration: int = 0, progress: bool = True) -> dict:
+    """Slim the network holding `state` by the channel `mask` and train the small network under `cfg`."""
+    model = exp.build_model(data, seed)
+    model.load_state_dict(state)
+    small = slim(model, mask)
+    del model
+    result = train(small, data, cfg, seed=seed, start_iteration=start_iteration, progress=progress)
+    return {"result": result.summary(), "history": result.history,
+            "flops": flops(small, tuple(data.input_shape)), "params": num_params(small),
+            "widths": width_plan(small)}
+
+
+def early_bird_ticket(exp: Experiment, eb: EarlyBirdConfig, data: data_lib.Dataset, found: dict, ratio: float,
+                      seed: int, cache: Cache | None = None, progress: bool = True) -> dict | None:
+    """Early-bird pipeline at `ratio`: slim at the detection epoch, continue the same schedule to its end.
+
+    None when no ticket was detected at this ratio.
+    """
+    epoch = found["detected"][ratio]
+    if epoch is None:
+        return None
+    cache = cache or Cache(None)
+    ipe = exp.train.iterations_per_epoch(len(data.train))
+    key = {"unit": "earlybird_continue", "experiment": exp.key(), "earlybird": asdict(eb), "seed": seed,
+           "ratio": ratio, "epoch": epoch}
+    mask = found["masks"][ratio][found["epochs"].index(epoch)]
+    return cache.cached(key, lambda: train_slimmed(exp, data, found["eb_state"][ratio], mask, exp.train, seed,
+                                                   start_iteration=epoch * ipe, progress=progress))
+
+
+def standard_ticket(exp: Experiment, eb: EarlyBirdConfig, data: data_lib.Dataset, found: dict, ratio: float,
+                    retrain: TrainConfig, seed: int, cache: Cache | None = None, progress: bool = True) -> dict:
+    """Standard pipeline at `ratio`: slim the fully trained network by its final mask, retrain under `retrain`."""
+    cache = cache or Cache(None)
+    key = {"unit": "earlybird_standard", "experiment": exp.key(), "earlybird": asdict(eb), "seed": seed,
+           "ratio": ratio, "retrain": retrain.to_dict()}
+    mask = found["masks"][ratio][-1]
+    return cache.cached(key, lambda: train_slimmed(exp, data, found["final_state"], mask, retrain, seed,
+                                                   progress=progress))
+
+
+def pipeline_costs(exp: Experiment, data: data_lib.Dataset, found: dict, ratio: float, early: dict | None,
+                   standard: dict, retrain: TrainConfig) -> dict:
+    """Accuracy, wall time and training FLOPs of the dense run and of both pipelines at `ratio` (one row)."""
+    n = len(data.train)
+    dense_iterations = exp.train.iterations(n)
+    dense_flops = training_flops(found["flops"], examples_seen(dense_iterations, exp.train, n))
+    row = {"ratio": ratio, "detected_epoch": found["detected"][ratio], "epochs": found["epochs"][-1],
+           "dense_accuracy": found["result"]["test_accuracy"], "dense_seconds": found["seconds"][-1],
+           "dense_flops": dense_flops,
+           "standard_accuracy": standard["result"]["test_accuracy"],
+           "standard_seconds": found["seconds"][-1] + standard["result"]["seconds"],
+           "standard_flops": dense_flops + training_flops(
+               standard["flops"], examples_seen(retrain.iterations(n), retrain, n)),
+           "params_kept": standard["params"]}
+    if early is None:
+        row.update(early_accuracy=float("nan"), early_seconds=float("nan"), early_flops=float("nan"))
+        return row
+    ipe = exp.train.iterations_per_epoch(n)
+    searched = row["detected_epoch"] * ipe
+    row.update(
+        early_accuracy=early["result"]["test_accuracy"],
+        early_seconds=found["seconds"][found["epochs"].index(row["detected_epoch"])] + early["result"]["seconds"],
+        early_flops=training_flops(found["flops"], examples_seen(searched, exp.train, n))
+        + training_flops(early["flops"], examples_seen(dense_iterations - searched, exp.train, n)),
+    )
+    return row
+
+
+def study(exp: Experiment, eb: EarlyBirdConfig, data: data_lib.Dataset, retrain: TrainConfig, seed: int,
+          cache: Cache | None = None, progress: bool = True) -> tuple[dict, dict, dict, list[dict]]:
+    """The search, both pipelines at every ratio, and one cost row per ratio: (found, early, standard, rows)."""
+    found = search(exp, eb, data, seed, cache, progress)
+    early, standard, rows = {}, {}, []
+    for r in eb.ratios:
+        early[r] = early_bird_ticket(exp, eb, data, found, r, seed, cache, progress)
+        standard[r] = standard_ticket(exp, eb, data, found, r, retrain, seed, cache, progress)
+        rows.append(pipeline_costs(exp, data, found, r, early[r], standard[r], retrain))
+    return found, early, standard, rows
+
+
+def imp_round_distances(ticket: Ticket, density: float | None = None) -> list[dict]:
+    """How IMP's unstructured masks move from round to round (one row per round; distances to the previous one).
+
+    `distance`: d(m_r-1, m_r) of the rounds' own masks. They nest, so this is exactly the fraction of
+    weights pruned in round r (it falls by construction). `fixed_distance`: d(F_r-1, F_r) where F_r keeps
+    the `density` (default: the last round's) largest-magnitude weights of round r's *trained* network
+    (one global threshold): whether the final ticket's connectivity is already visible early.
+    `fixed_to_final`: d(F_r, F_last).
+    """
+    rounds = ticket.rounds
+    if any(r.final_state is None for r in rounds):
+        raise ValueError("the ticket's rounds carry no trained weights (final_state)")
+    density = rounds[-1].density if density is None else density
+    fixed = [prune_to_density({n: r.final_state[n].abs().cpu() for n in r.mask}, r.mask, density, scope="global")
+             for r in rounds]
+    rows = []
+    for i, r in enumerate(rounds):
+        row = {"round": r.round, "percent_remaining": 100 * r.density, "distance": float("nan"),
+               "fixed_distance": float("nan"), "fixed_to_final": distance(fixed[i], fixed[-1])}
+        if i:
+            row.update(distance=distance(rounds[i - 1].mask, r.mask), fixed_distance=distance(fixed[i - 1], fixed[i]))
+        rows.append(row)
+    return rows
