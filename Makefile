@@ -58,6 +58,9 @@ $(patsubst params/%.yaml,runs/%.ipynb,$(1)): $(1) notebooks/$(firstword $(subst 
 endef
 $(foreach p,$(sort $(wildcard params/*/*.yaml)),$(eval $(call RUN_RULE,$(p))))
 
+# 05_anatomy reuses 01_imp's cached IMP rounds: run 01 first (also under make -j).
+runs/$(PROFILE)/05_anatomy.ipynb: | runs/$(PROFILE)/01_imp.ipynb
+
 clean:
 	rm -rf runs/$(PROFILE)
 

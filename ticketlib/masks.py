@@ -144,6 +144,7 @@ class Mask(Mapping[str, torch.Tensor]):
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
         os.close(fd)
         torch.save({"format": FILE_FORMAT, "masks": dict(self._tensors)}, tmp)
+        os.chmod(tmp, 0o644)  # mkstemp creates 0600
         os.replace(tmp, path)
 
     @classmethod

@@ -217,6 +217,44 @@ def train_pruned(exp: Experiment, data: Dataset, cfg: PAIConfig, seed: int, cach
             "early_stop_iteration": result["early_stop_iteration"], "seconds": result["seconds"]}
 
 
+_WORKER: dict = {}  # what a worker process of `study` loaded once: its data and cache
+
+
+def _start_worker(exp: Experiment, data_root: str, download: bool, cache_root: str | None, threads: int) -> None:
+    torch.set_num_threads(threads)
+    _WORKER.update(data=exp.load_data(root=data_root, download=download), cache=Cache(cache_root))
+
+
+def _worker_job(exp: Experiment, cfg: PAIConfig, seed: int) -> dict:
+    return train_pruned(exp, _WORKER["data"], cfg, seed, _WORKER["cache"], progress=False)
+
+
+def study(exp: Experiment, data: Dataset, configs: list[PAIConfig], seeds: list[int], cache: Cache | None = None,
+          progress: bool = True, workers: int = 1, data_root: str = "data", download: bool = False) -> list[dict]:
+    """`train_pruned` for every config and seed; one row each, in (config, seed) order.
+
+    `workers` > 1 trains in that many spawned processes with cores/workers threads each, every
+    process loading the data once and taking the next job when free (small networks use two
+    cores better as two single-threaded trainings). Finished units go to the same cache either
+    way, and a re-run trains only what is missing.
+    """
+    import os
+    from concurrent.futures import ProcessPoolExecutor
+    from multiprocessing import get_context
+
+    cache = cache or Cache(None)
+    jobs = [(cfg, seed) for cfg in configs for seed in seeds]
+    workers = max(1, min(workers, len(jobs)))
+    if workers == 1:
+        return [train_pruned(exp, data, cfg, seed, cache, progress) for cfg, seed in jobs]
+    threads = max(1, (os.cpu_count() or workers) // workers)
+    root = str(cache.root) if cache.root is not None else None
+    with ProcessPoolExecutor(workers, mp_context=get_context("spawn"), initializer=_start_worker,
+                             initargs=(exp, data_root, download, root, threads)) as pool:
+        futures = [pool.submit(_worker_job, exp, cfg, seed) for cfg, seed in jobs]
+        return [f.result() for f in futures]
+
+
 def iterative_versus_one_shot(model: nn.Module, ticket: Ticket, input_shape: tuple[int, ...]) -> list[dict]:
     """Per IMP round: is the ticket collapsed, and is one-shot global magnitude pruning of the *dense
     trained* network (round 0's final weights) to the same density collapsed? One row per round."""

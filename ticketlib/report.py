@@ -39,6 +39,7 @@ def write_json(path: str | Path, payload: Any) -> None:
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
     with os.fdopen(fd, "w") as handle:
         json.dump(_plain(payload), handle, indent=1)
+    os.chmod(tmp, 0o644)  # mkstemp creates 0600; records are for reading
     os.replace(tmp, path)
 
 

