@@ -51,8 +51,9 @@ def test_notebook_parameters_cell(path: Path) -> None:
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
 def test_notebook_has_smoke_params_and_a_test(path: Path) -> None:
+    # A notebook joins the cpu profile (make reproduce) once its full run has been validated;
+    # every notebook, finished or not, is smoke-tested.
     assert (ROOT / "params" / "smoke" / f"{path.stem}.yaml").is_file()
-    assert (ROOT / "params" / "cpu" / f"{path.stem}.yaml").is_file()
     assert (ROOT / "tests" / f"test_notebook_{path.stem}.py").is_file()
 
 
