@@ -20,7 +20,7 @@ from typing import Any
 
 import torch
 
-CACHE_VERSION = 1  # bump when the meaning of a cached payload changes
+CACHE_VERSION = 2  # bump when the meaning of a cached payload changes
 
 
 def canonical(config: Any) -> str:
