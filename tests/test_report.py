@@ -68,3 +68,11 @@ def test_load_records_ignores_other_json(tmp_path) -> None:
     (tmp_path / "b.json").write_text(json.dumps([1, 2]))
     assert [r["run"] for r in report.load_records(tmp_path)] == ["01_imp"]
     assert math.isfinite(report.load_records(tmp_path)[0]["seconds"])
+
+
+def test_scorecard_survives_a_record_without_seconds(tmp_path) -> None:
+    record = fake_record("01_imp", [True])
+    record["seconds"] = None
+    report.write_json(tmp_path / "01_imp.json", record)
+    text = report.scorecard(tmp_path, html_pages=False)
+    assert "- `01_imp`: time not recorded on cpu (2 cores)" in text

@@ -214,3 +214,10 @@ def test_train_config_errors() -> None:
         TrainConfig(duration="10 epochs")
     with pytest.raises(ValueError):
         TrainConfig(lr=0)
+
+
+def test_find_ticket_rejects_a_rewind_step_outside_training(tiny_data) -> None:
+    exp = imp.Experiment(model="lenet_300_100", dataset="synthetic", device="cpu",
+                         train=TrainConfig(lr=1e-2, batch_size=20, duration="20it", eval_every="10it"))
+    with pytest.raises(ValueError, match="rewind step '20it'.*not inside training"):
+        imp.find_ticket(exp, imp.IMPConfig(rounds=1, rewind="20it"), tiny_data, seed=0, progress=False)

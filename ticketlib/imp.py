@@ -146,6 +146,10 @@ def find_ticket(exp: Experiment, imp: IMPConfig, data: data_lib.Dataset, seed: i
     mask = Mask.ones_like(model, names)
     ipe = exp.train.iterations_per_epoch(len(data.train))
     rewind_iteration = rewind.Step(imp.rewind).iteration(ipe)
+    total = exp.train.iterations(len(data.train))
+    if rewind_iteration >= total:
+        raise ValueError(f"rewind step {imp.rewind!r} (iteration {rewind_iteration}) is not inside training "
+                         f"({exp.train.duration!r} = {total} iterations)")
     base = {"unit": "imp_round", "experiment": exp.key(), "imp": asdict(imp), "seed": seed,
             "names": names}
 

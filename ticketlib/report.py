@@ -102,7 +102,9 @@ def scorecard_markdown(records: list[dict], profile: str) -> str:
             lines.append("| " + " | ".join(str(c).replace("|", "/").replace("\n", " ") for c in cells) + " |")
     lines += ["", f"{held} of {total} claims hold across {len(records)} run(s)."]
     for record in records:
-        lines.append(f"- `{record['run']}`: {record.get('seconds', float('nan')):.0f} s on {record.get('device')}")
+        seconds = record.get("seconds")
+        took = f"{seconds:.0f} s" if isinstance(seconds, (int, float)) else "time not recorded"
+        lines.append(f"- `{record['run']}`: {took} on {record.get('device')}")
     return "\n".join(lines) + "\n"
 
 
