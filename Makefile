@@ -49,6 +49,7 @@ report: $(STAMP)
 
 benchmark: $(STAMP)
 	$(PY) benchmarks/masked_training.py
+	$(PY) benchmarks/scoring.py
 
 # One rule per params file: runs/<profile>/<NN_name>[-variant].ipynb depends on its YAML,
 # its notebook notebooks/<NN_name>.ipynb and the library.

@@ -253,7 +253,7 @@ def load_glue(task: str, tokenizer, max_length: int = 128, train_size: int | Non
     try:
         import datasets
     except ImportError as error:
-        raise ImportError("GLUE needs the datasets package: pip install datasets") from error
+        raise ImportError("GLUE needs the datasets package: pip install -e '.[paper]' (datasets==5.0.1)") from error
     corpus = glue_corpus(task, datasets.load_dataset("glue", task))
     return task_from_corpus(corpus, tokenizer, max_length, train_size, val_size, test_size, seed)
 
