@@ -12,7 +12,8 @@ from ticketlib import train as train_mod
 from ticketlib.masks import Mask, keep_pruned_at_zero, prunable_names
 from ticketlib.train import TrainConfig, evaluate, train
 
-STATE_KEYS = {"sgd": ["momentum_buffer"], "adam": ["exp_avg", "exp_avg_sq"], "adamw": ["exp_avg", "exp_avg_sq"]}
+STATE_KEYS = {"sgd": ["momentum_buffer"], "adam": ["exp_avg", "exp_avg_sq"], "adamw": ["exp_avg", "exp_avg_sq"],
+              "adam_fused": ["exp_avg", "exp_avg_sq"], "adamw_fused": ["exp_avg", "exp_avg_sq"]}
 
 
 def mlp(seed: int = 0) -> nn.Module:
@@ -29,9 +30,10 @@ def half_mask(model: nn.Module, seed: int = 0) -> Mask:
 def make_opt(kind: str, model: nn.Module) -> torch.optim.Optimizer:
     if kind == "sgd":
         return torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9, weight_decay=1e-2)
-    if kind == "adamw":
-        return torch.optim.AdamW(model.parameters(), lr=1e-2, weight_decay=1e-1)
-    return torch.optim.Adam(model.parameters(), lr=1e-2, weight_decay=1e-2)
+    fused = {"fused": True} if kind.endswith("_fused") else {}  # what train.make_optimizer uses
+    if kind.startswith("adamw"):
+        return torch.optim.AdamW(model.parameters(), lr=1e-2, weight_decay=1e-1, **fused)
+    return torch.optim.Adam(model.parameters(), lr=1e-2, weight_decay=1e-2, **fused)
 
 
 def assert_pruned_zero(model: nn.Module, mask: Mask, optimizer: torch.optim.Optimizer | None, kind: str,
@@ -50,7 +52,7 @@ def assert_pruned_zero(model: nn.Module, mask: Mask, optimizer: torch.optim.Opti
                 assert torch.count_nonzero(state[key][keep]) > 0  # the state is real, not trivially zero
 
 
-@pytest.mark.parametrize("kind", ["sgd", "adam", "adamw"])
+@pytest.mark.parametrize("kind", ["sgd", "adam", "adamw", "adam_fused", "adamw_fused"])
 def test_keep_pruned_at_zero_weights_grads_and_state(kind: str) -> None:
     model = mlp()
     mask = half_mask(model)
