@@ -109,6 +109,15 @@ def test_channel_mask_keeps_a_channel_in_every_layer():
     assert distance.channel_mask(model, 0.5, min_per_layer=0)["bn1.weight"].sum() == 0
 
 
+def test_channel_mask_names_restrict_the_ranking():
+    model = _with_gammas([0.001, 0.002, 0.003, 0.004], [0.3, -0.8, 0.02, 0.6, 0.04, 0.7])
+    mask = distance.channel_mask(model, 0.5, names=["bn2.weight"])  # bn1's tiny γ do not compete
+    assert list(mask) == ["bn2.weight"]
+    assert mask["bn2.weight"].tolist() == [False, True, False, True, False, True]
+    both = distance.channel_mask(model, 0.5, names=distance.bn_weight_names(model))
+    assert both == distance.channel_mask(model, 0.5)
+
+
 def test_channel_mask_ties_are_deterministic():
     model = _TwoBN()  # every γ is 1: the lower indices go first
     mask = distance.channel_mask(model, 0.3)

@@ -3,7 +3,7 @@ import pytest
 import torch
 
 from ticketlib import data as data_lib
-from ticketlib import distance, earlybird
+from ticketlib import distance, earlybird, slim
 from ticketlib.cache import Cache
 from ticketlib.imp import Experiment
 from ticketlib.train import TrainConfig
@@ -79,6 +79,26 @@ def test_no_detection_gives_no_early_ticket():
     found, early, _, rows = earlybird.study(exp, eb, data, retrain, seed=0, progress=False)
     assert found["detected"][0.5] is None and early[0.5] is None
     assert rows[0]["early_accuracy"] != rows[0]["early_accuracy"]  # NaN
+
+
+def test_preresnet_masks_cover_only_the_bottleneck_insides_and_both_pipelines_slim_it():
+    data = _data()
+    cfg = TrainConfig(optimizer="sgd", lr=0.05, batch_size=50, duration="3ep", eval_every="1ep")
+    exp = Experiment(model="preresnet", dataset="toy", train=cfg, model_kwargs={"depth": 11, "width": 0.25},
+                     device="cpu")
+    eb = earlybird.EarlyBirdConfig(ratios=[0.5], epsilon=1.0, window=2)  # fires at the second check
+    retrain = TrainConfig(optimizer="sgd", lr=0.05, batch_size=50, duration="1ep", eval_every="1ep")
+    found, early, standard, _ = earlybird.study(exp, eb, data, retrain, seed=0, progress=False)
+    model = exp.build_model(data, 0)
+    names = slim.slimmable_bn_names(model)
+    assert len(names) == 6 and all(n.endswith((".bn2.weight", ".bn3.weight")) for n in names)
+    assert all(list(m) == names for m in found["masks"][0.5])
+    model.load_state_dict(found["final_state"])
+    assert earlybird.ticket_mask(model, 0.5) == found["masks"][0.5][-1]
+    assert found["detected"][0.5] == 1
+    kept = [int(k.sum()) for k in found["masks"][0.5][1].values()]
+    assert early[0.5]["widths"] == kept and early[0.5]["flops"] < found["flops"]
+    assert standard[0.5]["params"] < slim.num_params(model)
 
 
 def test_examples_seen_counts_whole_epochs_then_batches():

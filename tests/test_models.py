@@ -10,10 +10,11 @@ from ticketlib import models
 
 SHAPES = [(1, 28, 28), (3, 32, 32)]
 SMALL = {"vgg11": {"width": 0.125}, "vgg16": {"width": 0.125}}  # keep the big VGGs fast
+DEEP = {"preresnet", "preresnet101"}  # built, not run, here: test_preresnet_structure runs the same class at depth 11
 
 
 @pytest.mark.parametrize("shape", SHAPES)
-@pytest.mark.parametrize("name", list(models.MODELS))
+@pytest.mark.parametrize("name", [n for n in models.MODELS if n not in DEEP])
 def test_builds_and_forwards_in_float32_and_float64(name: str, shape: tuple) -> None:
     torch.manual_seed(0)
     model = models.build(name, shape, 10, **SMALL.get(name, {}))
@@ -66,6 +67,42 @@ def test_vgg_width_and_prunable_names() -> None:
     names = models.prunable_names(full)
     assert len(names) == 14 and names[-1] == "fc.weight" == models.output_layer_name(full)
     assert [n for n, _ in full.named_parameters() if n in set(names)] == names
+
+
+def test_preresnet_structure() -> None:
+    model = models.preresnet((3, 32, 32), 10, depth=11)  # 9 * 1 + 2: one bottleneck per stage
+    blocks = [m for m in model.modules() if isinstance(m, models.PreActBottleneck)]
+    assert [len(stage) for stage in model.stages] == [1, 1, 1] and len(blocks) == 3
+    assert [b.conv1.out_channels for b in blocks] == [16, 32, 64]
+    assert [b.conv3.out_channels for b in blocks] == [64, 128, 256]
+    assert [b.conv2.stride for b in blocks] == [(1, 1), (2, 2), (2, 2)]
+    assert all(len(b.shortcut) == 1 for b in blocks)  # 16->64, then two strided 1x1 projections
+    assert model.conv.out_channels == 16 and model.bn.num_features == 256 and model.fc.in_features == 256
+    assert models.output_layer_name(model) == "fc.weight"
+    x = torch.randn(2, 3, 32, 32)
+    assert model(x).shape == (2, 10)
+    out = copy.deepcopy(model).double()(x.double())
+    assert out.dtype == torch.float64 and torch.isfinite(out).all()
+    assert models.preresnet((1, 28, 28), 10, depth=11)(torch.randn(2, 1, 28, 28)).shape == (2, 10)
+    # the stem and stage outputs: 32x32 -> 16x16 -> 8x8
+    h = model.stages[0](model.conv(x))
+    assert h.shape == (2, 64, 32, 32)
+    assert model.stages[2](model.stages[1](h)).shape == (2, 256, 8, 8)
+    # init: He-normal conv weights, BN at (1, 0)
+    assert blocks[0].bn2.weight.eq(1).all() and blocks[0].bn2.bias.eq(0).all()
+    with pytest.raises(ValueError, match="9n\\+2"):
+        models.preresnet((3, 32, 32), 10, depth=21)
+
+
+def test_preresnet101_has_eleven_bottlenecks_per_stage() -> None:
+    model = models.build("preresnet101", (3, 32, 32), 100)  # built only, no forward pass
+    assert [len(stage) for stage in model.stages] == [11, 11, 11]
+    convs = [m for m in model.modules() if isinstance(m, nn.Conv2d)]
+    assert len(convs) == 1 + 33 * 3 + 3  # stem + 99 bottleneck convs (+ fc = 101 layers) + 3 projections
+    assert model.fc.in_features == 256 and model.fc.out_features == 100
+    assert 1.0e6 < sum(p.numel() for p in model.parameters()) < 1.1e6
+    narrow = models.preresnet101((3, 32, 32), 10, width=0.5)
+    assert narrow.stages[2][0].conv1.out_channels == 32 and narrow.fc.in_features == 128
 
 
 def test_build_unknown_name_lists_valid_names() -> None:

@@ -5,7 +5,7 @@ import pytest
 import torch
 from torch import nn
 
-from ticketlib import distance, models, slim
+from ticketlib import distance, earlybird, models, slim
 from ticketlib.masks import Mask
 
 
@@ -104,3 +104,126 @@ def test_latencies_are_positive_and_restore_the_mode():
     assert set(times) == {"a", "b"} and all(t > 0 for t in times.values())
     assert model.training
     assert slim.latency(model, torch.randn(2, 1, 28, 28), repeats=2, warmup=0) > 0
+
+
+# --- PreResNet: only the channels inside each bottleneck are slimmed -------------------------------
+
+def _randomised_preresnet(depth: int = 11, width: float = 0.5, seed: int = 0) -> nn.Module:
+    """A small PreResNet with random BN scales, shifts and running statistics, in eval mode."""
+    torch.manual_seed(seed)
+    model = models.preresnet((3, 16, 16), 10, depth=depth, width=width)
+    with torch.no_grad():
+        for module in model.modules():
+            if isinstance(module, nn.BatchNorm2d):
+                module.weight.uniform_(-1, 1)
+                module.bias.uniform_(-0.5, 0.5)
+                module.running_mean.uniform_(-0.5, 0.5)
+                module.running_var.uniform_(0.5, 2.0)
+        model.fc.bias.uniform_(-1, 1)
+    return model.eval()
+
+
+def _random_channel_mask(model: nn.Module, density: float = 0.5, seed: int = 1) -> Mask:
+    """A random channel mask over `slimmable_bn_names`, keeping at least one channel per layer."""
+    g = torch.Generator().manual_seed(seed)
+    params = dict(model.named_parameters())
+    mask = {}
+    for name in slim.slimmable_bn_names(model):
+        keep = torch.rand(params[name].shape, generator=g) < density
+        keep[torch.randint(keep.numel(), (1,), generator=g)] = True
+        mask[name] = keep
+    return Mask(mask)
+
+
+def test_slimmable_bn_names_vgg_is_every_bn_and_preresnet_is_bn2_bn3():
+    vgg = _randomised_vgg()
+    assert slim.slimmable_bn_names(vgg) == distance.bn_weight_names(vgg)
+    net = _randomised_preresnet(depth=20)  # two bottlenecks per stage
+    names = slim.slimmable_bn_names(net)
+    assert len(names) == 2 * 6 and names[:2] == ["stages.0.0.bn2.weight", "stages.0.0.bn3.weight"]
+    assert all(n.endswith((".bn2.weight", ".bn3.weight")) for n in names)
+    assert "bn.weight" not in names and not any(n.endswith("bn1.weight") for n in names)
+    with pytest.raises(TypeError):
+        slim.slimmable_bn_names(models.resnet20((3, 16, 16), 10))
+
+
+@pytest.mark.parametrize("seed", [1, 2])
+def test_slimmed_preresnet_computes_what_the_channel_masked_one_does(seed):
+    model = _randomised_preresnet()
+    mask = _random_channel_mask(model, seed=seed)
+    small = slim.slim(model, mask)
+    masked = slim.mask_channels(copy.deepcopy(model), mask)
+    x = torch.randn(4, 3, 16, 16)
+    assert not small.training
+    assert torch.allclose(small(x), masked(x), atol=1e-5)
+    small.train()
+    masked.train()
+    assert torch.allclose(small(x), masked(x), atol=1e-5)  # batch statistics too
+    model.eval()
+    masked.eval()
+    assert not torch.allclose(model(x), masked(x), atol=1e-3)  # the pruning did change the function
+
+
+def test_slim_preresnet_narrows_only_the_bottleneck_insides():
+    model = _randomised_preresnet()
+    before = copy.deepcopy(model.state_dict())
+    mask = _random_channel_mask(model)
+    small = slim.slim(model, mask)
+    kept = [int(k.sum()) for k in mask.values()]
+    assert slim.width_plan(small) == kept and slim.width_plan(model) == [k.numel() for k in mask.values()]
+    assert sum(kept) < sum(k.numel() for k in mask.values())
+    big_blocks = [m for m in model.modules() if isinstance(m, models.PreActBottleneck)]
+    small_blocks = [m for m in small.modules() if isinstance(m, models.PreActBottleneck)]
+    for i, (big, narrow) in enumerate(zip(big_blocks, small_blocks)):
+        k1, k2 = mask[f"stages.{i}.0.bn2.weight"], mask[f"stages.{i}.0.bn3.weight"]
+        assert narrow.conv1.in_channels == big.conv1.in_channels and narrow.conv1.out_channels == int(k1.sum())
+        assert narrow.bn2.num_features == int(k1.sum())
+        assert (narrow.conv2.in_channels, narrow.conv2.out_channels) == (int(k1.sum()), int(k2.sum()))
+        assert narrow.conv2.stride == big.conv2.stride and narrow.bn3.num_features == int(k2.sum())
+        assert narrow.conv3.in_channels == int(k2.sum()) and narrow.conv3.out_channels == big.conv3.out_channels
+        assert narrow.bn1.num_features == big.bn1.num_features  # the residual stream keeps its width
+        assert torch.equal(narrow.conv2.weight, big.conv2.weight[k2][:, k1])
+        assert torch.equal(narrow.conv3.weight, big.conv3.weight[:, k2])
+        assert torch.equal(narrow.bn3.running_mean, big.bn3.running_mean[k2])
+    assert small.fc.in_features == model.fc.in_features and small.bn.num_features == model.bn.num_features
+    assert slim.num_params(small) < slim.num_params(model)
+    assert slim.flops(small, (3, 16, 16)) < slim.flops(model, (3, 16, 16))
+    assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
+    small.train()
+    small(torch.randn(4, 3, 16, 16)).sum().backward()
+    assert all(p.grad is not None for p in small.parameters())
+    # a slimmed PreResNet is slimmed again by a mask over its own channels
+    again = slim.slim(small, distance.channel_mask(small, 0.3, names=slim.slimmable_bn_names(small)))
+    assert slim.num_params(again) < slim.num_params(small)
+
+
+def test_slim_preresnet_rejects_residual_stream_masks():
+    model = _randomised_preresnet()
+    mask = _random_channel_mask(model)
+    stream = Mask({**mask, "stages.0.0.bn1.weight": torch.ones(model.conv.out_channels, dtype=torch.bool)})
+    with pytest.raises(ValueError, match="unexpected.*bn1"):
+        slim.slim(model, stream)
+    with pytest.raises(ValueError, match="unexpected.*'bn.weight'"):
+        slim.slim(model, Mask({**mask, "bn.weight": torch.ones(model.bn.num_features, dtype=torch.bool)}))
+    with pytest.raises(ValueError):  # every BN, as `bn_weight_names` would give
+        slim.slim(model, distance.channel_mask(model, 0.5))
+    with pytest.raises(ValueError, match="missing"):
+        slim.slim(model, Mask(dict(list(mask.items())[1:])))
+    empty = Mask({k: torch.zeros_like(v) if i == 3 else v for i, (k, v) in enumerate(mask.items())})
+    with pytest.raises(ValueError, match="every channel"):
+        slim.slim(model, empty)
+
+
+def test_ticket_mask_ranks_only_the_slimmable_layers():
+    vgg = _randomised_vgg()
+    for ratio in (0.3, 0.5, 0.7):  # VGG: bit for bit the all-BN mask
+        assert earlybird.ticket_mask(vgg, ratio) == distance.channel_mask(vgg, ratio)
+    model = _randomised_preresnet()
+    with torch.no_grad():  # residual-stream γ tiny: they would be pruned first if they competed
+        for name, module in model.named_modules():
+            if isinstance(module, nn.BatchNorm2d) and not name.endswith(("bn2", "bn3")):
+                module.weight.mul_(1e-3)
+    mask = earlybird.ticket_mask(model, 0.5)
+    assert list(mask) == slim.slimmable_bn_names(model)
+    assert mask.num_kept() == mask.num_total() - round(0.5 * mask.num_total())
+    slim.slim(model, mask)

@@ -75,9 +75,12 @@ def bn_weight_names(model: nn.Module) -> list[str]:
             if isinstance(module, nn.modules.batchnorm._BatchNorm) and module.weight is not None]
 
 
-def channel_mask(model: nn.Module, ratio: float, min_per_layer: int = 1) -> Mask:
+def channel_mask(model: nn.Module, ratio: float, min_per_layer: int = 1,
+                 names: Sequence[str] | None = None) -> Mask:
     """Keep the channels with the largest |γ| under one global threshold; prune `ratio` of all channels.
 
+    The channels are those of the BN γ in `names` (default: every BN, `bn_weight_names`); early-bird
+    passes `slim.slimmable_bn_names(model)`, the layers `slim` can narrow (for a VGG: every BN again).
     Exactly round(ratio * total) channels are pruned (ties: the lower index goes first, as in
     `pruning`). A layer left with fewer than `min_per_layer` channels gets its largest-|γ|
     ones back, so the slimmed network stays connected (this can keep a few more than asked).
@@ -85,7 +88,7 @@ def channel_mask(model: nn.Module, ratio: float, min_per_layer: int = 1) -> Mask
     if not 0.0 <= ratio < 1.0:
         raise ValueError(f"pruning ratio must be in [0, 1), got {ratio}")
     params = dict(model.named_parameters())
-    names = bn_weight_names(model)
+    names = bn_weight_names(model) if names is None else list(names)
     if not names:
         raise ValueError("model has no BatchNorm layers to draw a channel mask from")
     scores = {n: params[n].detach().abs().cpu() for n in names}

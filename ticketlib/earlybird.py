@@ -3,7 +3,9 @@
 One dense training with network slimming's L1 on BN scales serves every pruning ratio: before
 each epoch (at each per-epoch evaluation of `train`) the channel masks of all ratios are drawn and
 fed to one `EarlyBird` detector per ratio; the weights are captured where a detector first fires.
-From that one run come both pipelines compared by the paper:
+The channel masks cover the BN layers `slim` can narrow (`ticket_mask`: every BN of a VGG; bn2 and
+bn3 inside each bottleneck of a PreResNet, whose residual stream is not pruned); the L1 penalty acts
+on every BN, as in network slimming. From that one run come both pipelines compared by the paper:
 
 - early-bird: the dense weights at the detection epoch, physically slimmed (`slim.slim`), trained
   on from that epoch to the end of the same schedule;
@@ -26,7 +28,7 @@ from .imp import Experiment, Ticket
 from .masks import Mask
 from .pruning import prune_to_density
 from .rewind import Step, capture
-from .slim import flops, num_params, slim, training_flops, width_plan
+from .slim import flops, num_params, slim, slimmable_bn_names, training_flops, width_plan
 from .train import TrainConfig, train
 
 
@@ -53,6 +55,11 @@ def examples_seen(iterations: int, cfg: TrainConfig, train_size: int) -> int:
     return full * train_size + rest * cfg.batch_size
 
 
+def ticket_mask(model: torch.nn.Module, ratio: float) -> Mask:
+    """The channel mask at pruning ratio `ratio`: one global |γ| threshold over the slimmable BN layers only."""
+    return channel_mask(model, ratio, names=slimmable_bn_names(model))
+
+
 def search(exp: Experiment, eb: EarlyBirdConfig, data: data_lib.Dataset, seed: int,
            cache: Cache | None = None, progress: bool = True) -> dict:
     """The dense training with L1 on γ, its channel masks before every epoch, and the early-bird detections.
@@ -71,6 +78,7 @@ def search(exp: Experiment, eb: EarlyBirdConfig, data: data_lib.Dataset, seed: i
 
     def compute() -> dict:
         model = exp.build_model(data, seed)
+        names = slimmable_bn_names(model)  # fails early on a model `slim` cannot narrow
         detectors = {r: EarlyBird(eb.epsilon, eb.window) for r in eb.ratios}
         epochs, seconds = [], []
         masks: dict[float, list[dict]] = {r: [] for r in eb.ratios}
@@ -85,7 +93,7 @@ def search(exp: Experiment, eb: EarlyBirdConfig, data: data_lib.Dataset, seed: i
             epoch = iteration // ipe
             epochs.append(epoch)
             for r in eb.ratios:
-                mask = channel_mask(net, r)
+                mask = channel_mask(net, r, names=names)
                 masks[r].append(dict(mask))
                 # the check after the last epoch precedes no epoch: it is drawn, not a detection
                 if detectors[r].push(mask) and detected[r] is None and iteration < last:

@@ -134,6 +134,69 @@ class ResNet(nn.Module):
         return self.fc(nn.functional.adaptive_avg_pool2d(x, 1).flatten(1))
 
 
+class PreActBottleneck(nn.Module):
+    """Pre-activation bottleneck (He et al. 2016, "Identity mappings"), as network slimming prunes it.
+
+    bn1 → relu → conv1 (1x1) → bn2 → relu → conv2 (3x3, `stride`) → bn3 → relu → conv3 (1x1, to
+    `expansion` × `planes`), plus the shortcut: identity, or a 1x1 conv of the block input when the shape
+    changes. conv1's and conv2's outputs (gated by bn2's and bn3's γ) are the channels `slim` can remove.
+    """
+
+    expansion = 4
+
+    def __init__(self, f_in: int, planes: int, stride: int = 1) -> None:
+        super().__init__()
+        f_out = planes * self.expansion
+        self.bn1 = nn.BatchNorm2d(f_in)
+        self.conv1 = nn.Conv2d(f_in, planes, 1, bias=False)
+        self.bn2 = nn.BatchNorm2d(planes)
+        self.conv2 = nn.Conv2d(planes, planes, 3, stride=stride, padding=1, bias=False)
+        self.bn3 = nn.BatchNorm2d(planes)
+        self.conv3 = nn.Conv2d(planes, f_out, 1, bias=False)
+        self.shortcut = nn.Sequential()
+        if stride != 1 or f_in != f_out:
+            self.shortcut = nn.Sequential(nn.Conv2d(f_in, f_out, 1, stride=stride, bias=False))
+
+    def forward(self, x: Tensor) -> Tensor:
+        """conv3(relu(bn3(conv2(relu(bn2(conv1(relu(bn1(x))))))))) + shortcut(x)."""
+        out = self.conv1(torch.relu(self.bn1(x)))
+        out = self.conv2(torch.relu(self.bn2(out)))
+        out = self.conv3(torch.relu(self.bn3(out)))
+        return out + self.shortcut(x)
+
+
+class PreResNet(nn.Module):
+    """CIFAR pre-activation bottleneck ResNet (network slimming / early-bird tickets' PreResNet).
+
+    A 3x3 stem, three `stages` of (depth − 2) / 9 bottlenecks with base widths 16, 32, 64 (outputs
+    64, 128, 256) and stride 2 at the start of stages 2 and 3, then bn → relu → global average pool → `fc`.
+    """
+
+    def __init__(self, input_shape: Shape, num_classes: int, depth: int = 101, width: float = 1.0) -> None:
+        super().__init__()
+        if depth < 11 or (depth - 2) % 9:
+            raise ValueError(f"PreResNet depth must be 9n+2 with n >= 1, got {depth}")
+        per_stage = (depth - 2) // 9
+        f_in = _scaled(16, width)
+        self.conv = nn.Conv2d(input_shape[0], f_in, 3, stride=1, padding=1, bias=False)
+        stages = []
+        for s in range(3):
+            planes = _scaled(16 * 2**s, width)
+            blocks = []
+            for b in range(per_stage):
+                blocks.append(PreActBottleneck(f_in, planes, stride=2 if s > 0 and b == 0 else 1))
+                f_in = planes * PreActBottleneck.expansion
+            stages.append(nn.Sequential(*blocks))
+        self.stages = nn.Sequential(*stages)
+        self.bn = nn.BatchNorm2d(f_in)
+        self.fc = nn.Linear(f_in, num_classes)
+
+    def forward(self, x: Tensor) -> Tensor:
+        """Logits for a batch (N, C, H, W)."""
+        x = torch.relu(self.bn(self.stages(self.conv(x))))
+        return self.fc(nn.functional.adaptive_avg_pool2d(x, 1).flatten(1))
+
+
 VGG_PLANS: dict[str, list[int | str]] = {
     "vgg11": [64, "M", 128, "M", 256, 256, "M", 512, 512, "M", 512, 512],
     "vgg16": [64, 64, "M", 128, 128, "M", 256, 256, 256, "M", 512, 512, 512, "M", 512, 512, 512],
@@ -203,6 +266,16 @@ def vgg16(input_shape: Shape, num_classes: int, width: float = 1.0) -> nn.Module
     return _init(VGG(input_shape, num_classes, VGG_PLANS["vgg16"], width), _kaiming)
 
 
+def preresnet(input_shape: Shape, num_classes: int, depth: int = 101, width: float = 1.0) -> nn.Module:
+    """Pre-activation bottleneck PreResNet-`depth` (depth = 9n+2), channels scaled by `width`, He-normal weights."""
+    return _init(PreResNet(input_shape, num_classes, depth=depth, width=width), _kaiming)
+
+
+def preresnet101(input_shape: Shape, num_classes: int, width: float = 1.0) -> nn.Module:
+    """PreResNet-101 (11 bottlenecks per stage, outputs 64/128/256 at `width` 1.0), He-normal weights."""
+    return preresnet(input_shape, num_classes, depth=101, width=width)
+
+
 MODELS: dict[str, Callable[..., nn.Module]] = {
     "lenet_300_100": lenet_300_100,
     "conv2": conv2,
@@ -211,6 +284,8 @@ MODELS: dict[str, Callable[..., nn.Module]] = {
     "resnet20": resnet20,
     "vgg11": vgg11,
     "vgg16": vgg16,
+    "preresnet": preresnet,
+    "preresnet101": preresnet101,
 }
 
 

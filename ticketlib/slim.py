@@ -1,11 +1,17 @@
 """Structured pruning that really shrinks the network, and what it costs to run: FLOPs, parameters, latency.
 
-`slim(model, channel_mask)` builds a physically narrower copy of a VGG-style network
-(`models.VGG`: a `features` stack of Conv2d → BatchNorm2d → ReLU [→ MaxPool2d] and one `fc`
-Linear after global average pooling): the kept filters of each conv, their BN scales, shifts and
-running statistics, and the matching input slices of the next conv and of `fc` are copied. It
-computes exactly what `mask_channels(model, channel_mask)` computes: the same network with the
-pruned channels' γ and β at zero.
+`slim(model, channel_mask)` builds a physically narrower copy of the network; it computes exactly what
+`mask_channels(model, channel_mask)` computes: the same network with the pruned channels' γ and β at
+zero. `slimmable_bn_names(model)` names the BatchNorm γ a channel mask must cover. Two architectures:
+
+- VGG-style (`models.VGG`: a `features` stack of Conv2d → BatchNorm2d → ReLU [→ MaxPool2d] and one
+  `fc` Linear after global average pooling): every BN of `features`; the kept filters of each conv,
+  their BN scales, shifts and running statistics, and the matching input slices of the next conv and
+  of `fc` are copied.
+- pre-activation bottleneck ResNet (`models.PreResNet`), as network slimming prunes ResNets in its
+  simplest exact form: only the channels inside each bottleneck, conv1's outputs (gated by bn2) and
+  conv2's outputs (gated by bn3). The residual stream (stem, block inputs and outputs, bn1, the final
+  bn) keeps its width, so shortcuts need no change.
 """
 from __future__ import annotations
 
@@ -18,6 +24,7 @@ import torch
 from torch import nn
 
 from .masks import Mask
+from .models import PreActBottleneck, PreResNet
 
 
 @torch.no_grad()
@@ -33,10 +40,15 @@ def mask_channels(model: nn.Module, channel_mask: Mask) -> nn.Module:
     return model
 
 
+def _is_vgg(model: nn.Module) -> bool:
+    """Whether `model` looks VGG-style: a `features` nn.Sequential and an `fc` nn.Linear."""
+    return isinstance(getattr(model, "features", None), nn.Sequential) and isinstance(
+        getattr(model, "fc", None), nn.Linear)
+
+
 def _conv_bn_pairs(model: nn.Module) -> list[tuple[int, int]]:
     """Indices (conv, bn) in `model.features` of every Conv2d directly followed by a BatchNorm2d."""
-    if not isinstance(getattr(model, "features", None), nn.Sequential) or not isinstance(
-            getattr(model, "fc", None), nn.Linear):
+    if not _is_vgg(model):
         raise TypeError("slim expects a VGG-style model: a `features` nn.Sequential and an `fc` nn.Linear")
     layers = list(model.features)
     pairs = []
@@ -50,48 +62,131 @@ def _conv_bn_pairs(model: nn.Module) -> list[tuple[int, int]]:
     return pairs
 
 
+def _bottlenecks(model: nn.Module) -> list[tuple[str, PreActBottleneck]]:
+    """(module name, block) of every bottleneck of a PreResNet, in module order."""
+    blocks = [(name, m) for name, m in model.named_modules() if isinstance(m, PreActBottleneck)]
+    for name, block in blocks:
+        if block.conv2.groups != 1:
+            raise TypeError(f"{name}.conv2 is a grouped conv; slim handles groups=1 only")
+    return blocks
+
+
+def slimmable_bn_names(model: nn.Module) -> list[str]:
+    """Parameter names of the BN γ whose channels `slim` can remove, in module order: a channel mask's keys.
+
+    VGG-style: every BN of `features`. PreResNet: bn2.weight and bn3.weight of every bottleneck.
+    """
+    if isinstance(model, PreResNet):
+        return [f"{name}.{bn}.weight" for name, _ in _bottlenecks(model) for bn in ("bn2", "bn3")]
+    if not _is_vgg(model):
+        raise TypeError("slim expects a VGG-style model: a `features` nn.Sequential and an `fc` nn.Linear, "
+                        "or a pre-activation bottleneck ResNet (models.PreResNet)")
+    return [f"features.{b}.weight" for _, b in _conv_bn_pairs(model)]
+
+
+def _kept(channel_mask: Mask, name: str, device: torch.device) -> torch.Tensor:
+    """Indices of the channels `channel_mask[name]` keeps; raises if it keeps none."""
+    kept = channel_mask[name].to(device).nonzero().squeeze(1)
+    if kept.numel() == 0:
+        raise ValueError(f"channel mask prunes every channel of {name.rpartition('.')[0]}")
+    return kept
+
+
+def _sliced_conv(conv: nn.Conv2d, out_idx: torch.Tensor, in_idx: torch.Tensor) -> nn.Conv2d:
+    """A copy of `conv` keeping output filters `out_idx` and input channels `in_idx` (groups=1)."""
+    small = nn.Conv2d(in_idx.numel(), out_idx.numel(), conv.kernel_size, conv.stride, conv.padding,
+                      conv.dilation, bias=conv.bias is not None, padding_mode=conv.padding_mode)
+    small.weight.copy_(conv.weight[out_idx][:, in_idx])
+    if conv.bias is not None:
+        small.bias.copy_(conv.bias[out_idx])
+    return small.to(device=conv.weight.device, dtype=conv.weight.dtype)
+
+
+def _sliced_bn(bn: nn.BatchNorm2d, kept: torch.Tensor) -> nn.BatchNorm2d:
+    """A copy of `bn` keeping channels `kept`: scales, shifts and running statistics."""
+    small = nn.BatchNorm2d(kept.numel(), eps=bn.eps, momentum=bn.momentum, affine=bn.affine,
+                           track_running_stats=bn.track_running_stats)
+    for attr in ("weight", "bias", "running_mean", "running_var"):
+        if getattr(bn, attr) is not None:
+            getattr(small, attr).copy_(getattr(bn, attr)[kept])
+    if bn.num_batches_tracked is not None:
+        small.num_batches_tracked.copy_(bn.num_batches_tracked)
+    reference = bn.weight if bn.weight is not None else bn.running_mean
+    return small if reference is None else small.to(device=reference.device, dtype=reference.dtype)
+
+
+def _all_channels(channels: int, device: torch.device) -> torch.Tensor:
+    """Indices of every channel (a layer side that is not sliced)."""
+    return torch.arange(channels, device=device)
+
+
 @torch.no_grad()
 def slim(model: nn.Module, channel_mask: Mask) -> nn.Module:
-    """A new, narrower VGG-style network keeping only the channels `channel_mask` keeps (the input model is untouched)."""
+    """A new, narrower network keeping only the channels `channel_mask` keeps (the input model is untouched).
+
+    The mask must cover exactly `slimmable_bn_names(model)`.
+    """
     channel_mask.validate(model)
+    if isinstance(model, PreResNet):
+        return _slim_preresnet(model, channel_mask)
+    return _slim_vgg(model, channel_mask)
+
+
+def _slim_vgg(model: nn.Module, channel_mask: Mask) -> nn.Module:
+    """`slim` for a VGG-style network: each conv-BN pair and the next layer's inputs."""
     pairs = _conv_bn_pairs(model)
     expected = {f"features.{b}.weight" for _, b in pairs}
     if set(channel_mask) != expected:
         raise ValueError(f"channel mask must cover exactly the BN layers {sorted(expected)}")
     new = copy.deepcopy(model)
     device = next(model.parameters()).device
-    previous = torch.arange(model.features[pairs[0][0]].in_channels, device=device)
+    previous = _all_channels(model.features[pairs[0][0]].in_channels, device)
     for c, b in pairs:
-        conv, bn = model.features[c], model.features[b]
-        kept = channel_mask[f"features.{b}.weight"].to(device).nonzero().squeeze(1)
-        if kept.numel() == 0:
-            raise ValueError(f"channel mask prunes every channel of features.{b}")
-        small = nn.Conv2d(previous.numel(), kept.numel(), conv.kernel_size, conv.stride, conv.padding,
-                          conv.dilation, bias=conv.bias is not None, padding_mode=conv.padding_mode)
-        small.weight.copy_(conv.weight[kept][:, previous])
-        if conv.bias is not None:
-            small.bias.copy_(conv.bias[kept])
-        small_bn = nn.BatchNorm2d(kept.numel(), eps=bn.eps, momentum=bn.momentum, affine=bn.affine,
-                                  track_running_stats=bn.track_running_stats)
-        for attr in ("weight", "bias", "running_mean", "running_var"):
-            if getattr(bn, attr) is not None:
-                getattr(small_bn, attr).copy_(getattr(bn, attr)[kept])
-        if bn.num_batches_tracked is not None:
-            small_bn.num_batches_tracked.copy_(bn.num_batches_tracked)
-        new.features[c], new.features[b] = small.to(device), small_bn.to(device)
+        kept = _kept(channel_mask, f"features.{b}.weight", device)
+        new.features[c] = _sliced_conv(model.features[c], kept, previous)
+        new.features[b] = _sliced_bn(model.features[b], kept)
         previous = kept
     fc = nn.Linear(previous.numel(), model.fc.out_features, bias=model.fc.bias is not None)
     fc.weight.copy_(model.fc.weight[:, previous])
     if model.fc.bias is not None:
         fc.bias.copy_(model.fc.bias)
-    new.fc = fc.to(device)
+    new.fc = fc.to(device=model.fc.weight.device, dtype=model.fc.weight.dtype)
+    new.train(model.training)
+    return new
+
+
+def _slim_preresnet(model: PreResNet, channel_mask: Mask) -> nn.Module:
+    """`slim` for a PreResNet: inside each bottleneck, conv1/bn2/conv2 and conv2/bn3/conv3 are sliced."""
+    expected = slimmable_bn_names(model)
+    if set(channel_mask) != set(expected):
+        unexpected = sorted(set(channel_mask) - set(expected))
+        missing = [n for n in expected if n not in channel_mask]
+        raise ValueError("channel mask must cover exactly the slimmable BN layers of a PreResNet (bn2 and bn3 "
+                         f"of every bottleneck; the residual stream is not pruned): unexpected {unexpected}, "
+                         f"missing {missing}")
+    new = copy.deepcopy(model)
+    device = next(model.parameters()).device
+    blocks = dict(_bottlenecks(new))
+    for name, block in _bottlenecks(model):
+        inner1 = _kept(channel_mask, f"{name}.bn2.weight", device)
+        inner2 = _kept(channel_mask, f"{name}.bn3.weight", device)
+        target = blocks[name]
+        target.conv1 = _sliced_conv(block.conv1, inner1, _all_channels(block.conv1.in_channels, device))
+        target.bn2 = _sliced_bn(block.bn2, inner1)
+        target.conv2 = _sliced_conv(block.conv2, inner2, inner1)
+        target.bn3 = _sliced_bn(block.bn3, inner2)
+        target.conv3 = _sliced_conv(block.conv3, _all_channels(block.conv3.out_channels, device), inner2)
     new.train(model.training)
     return new
 
 
 def width_plan(model: nn.Module) -> list[int]:
-    """Output channels of each conv of a VGG-style model (to show what slimming kept)."""
-    return [model.features[c].out_channels for c, _ in _conv_bn_pairs(model)]
+    """Channels of each slimmable layer (`slimmable_bn_names` order), to show what slimming kept.
+
+    VGG-style: the output channels of each conv; PreResNet: conv1's and conv2's outputs of each bottleneck.
+    """
+    modules = dict(model.named_modules())
+    return [modules[name.rpartition(".")[0]].num_features for name in slimmable_bn_names(model)]
 
 
 # --- cost ------------------------------------------------------------------------------------
