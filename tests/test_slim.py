@@ -9,19 +9,23 @@ from ticketlib import distance, earlybird, models, slim
 from ticketlib.masks import Mask
 
 
-def _randomised_vgg(width: float = 0.125, seed: int = 0) -> nn.Module:
-    """A VGG-11 with random BN scales, shifts and running statistics (so every channel matters)."""
-    torch.manual_seed(seed)
-    model = models.vgg11((1, 28, 28), 10, width=width)
-    with torch.no_grad():
-        for module in model.modules():
-            if isinstance(module, nn.BatchNorm2d):
-                module.weight.uniform_(-1, 1)
-                module.bias.uniform_(-0.5, 0.5)
-                module.running_mean.uniform_(-0.5, 0.5)
-                module.running_var.uniform_(0.5, 2.0)
-        model.fc.bias.uniform_(-1, 1)
+@torch.no_grad()
+def _randomise_bn(model: nn.Module) -> nn.Module:
+    """Random BN scales, shifts and running statistics and a random fc bias (so every channel matters)."""
+    for module in model.modules():
+        if isinstance(module, nn.BatchNorm2d):
+            module.weight.uniform_(-1, 1)
+            module.bias.uniform_(-0.5, 0.5)
+            module.running_mean.uniform_(-0.5, 0.5)
+            module.running_var.uniform_(0.5, 2.0)
+    model.fc.bias.uniform_(-1, 1)
     return model
+
+
+def _randomised_vgg(width: float = 0.125, seed: int = 0) -> nn.Module:
+    """A VGG-11 with random BN statistics."""
+    torch.manual_seed(seed)
+    return _randomise_bn(models.vgg11((1, 28, 28), 10, width=width))
 
 
 @pytest.mark.parametrize("ratio", [0.3, 0.7])
@@ -111,16 +115,7 @@ def test_latencies_are_positive_and_restore_the_mode():
 def _randomised_preresnet(depth: int = 11, width: float = 0.5, seed: int = 0) -> nn.Module:
     """A small PreResNet with random BN scales, shifts and running statistics, in eval mode."""
     torch.manual_seed(seed)
-    model = models.preresnet((3, 16, 16), 10, depth=depth, width=width)
-    with torch.no_grad():
-        for module in model.modules():
-            if isinstance(module, nn.BatchNorm2d):
-                module.weight.uniform_(-1, 1)
-                module.bias.uniform_(-0.5, 0.5)
-                module.running_mean.uniform_(-0.5, 0.5)
-                module.running_var.uniform_(0.5, 2.0)
-        model.fc.bias.uniform_(-1, 1)
-    return model.eval()
+    return _randomise_bn(models.preresnet((3, 16, 16), 10, depth=depth, width=width)).eval()
 
 
 def _random_channel_mask(model: nn.Module, density: float = 0.5, seed: int = 1) -> Mask:
