@@ -81,7 +81,13 @@ def test_selection_thresholding_matches_a_stable_sort_with_ties() -> None:
         alive = keep.nonzero().squeeze(1)
         expected = keep.clone()
         expected[alive[torch.argsort(scores[alive].double(), stable=True)[:count]]] = False
-        assert torch.equal(pruning._prune_lowest(keep, scores, count), expected), trial
+        assert torch.equal(pruning._prune_lowest([keep], [scores], count)[0], expected), trial
+        # the same vector cut into layers of different shapes gives the same selection
+        shapes, cuts = [(10, 20), (7,), (293,)], [200, 7, 293]
+        layers = pruning._prune_lowest([k.reshape(s) for k, s in zip(keep.split(cuts), shapes)],
+                                       [v.reshape(s) for v, s in zip(scores.split(cuts), shapes)], count)
+        assert [tuple(k.shape) for k in layers] == shapes
+        assert torch.equal(torch.cat([k.flatten() for k in layers]), expected), trial
 
 
 def bottleneck_mlp() -> nn.Sequential:

@@ -9,7 +9,7 @@ from torch import nn
 from conftest import synthetic_dataset
 from ticketlib import imp
 from ticketlib import train as train_mod
-from ticketlib.masks import Mask, keep_pruned_at_zero, prunable_names
+from ticketlib.masks import Mask, keep_pruned_at_zero, prunable_names, zero_update_keeps_zero
 from ticketlib.train import TrainConfig, evaluate, train
 
 STATE_KEYS = {"sgd": ["momentum_buffer"], "adam": ["exp_avg", "exp_avg_sq"], "adamw": ["exp_avg", "exp_avg_sq"],
@@ -66,6 +66,7 @@ def test_keep_pruned_at_zero_weights_grads_and_state(kind: str) -> None:
         optimizer.step()
     before = {n: p.detach().clone() for n, p in model.named_parameters()}
     handle = keep_pruned_at_zero(mask, model, optimizer)
+    assert not handle.post_step  # torch's own optimizers: zeroed gradients and state alone keep the zeros
     assert_pruned_zero(model, mask, optimizer, kind, grads=False)  # weights and state zeroed at attach time
     for _ in range(5):
         optimizer.zero_grad()
@@ -79,6 +80,42 @@ def test_keep_pruned_at_zero_weights_grads_and_state(kind: str) -> None:
     F.cross_entropy(model(x), y).backward()
     optimizer.step()
     assert any(torch.count_nonzero(params[n].detach()[~mask[n]]) > 0 for n in mask)  # removed: no more masking
+
+
+class DriftingSGD(torch.optim.SGD):
+    """An SGD whose step also moves every weight: a zero gradient no longer means no update."""
+
+    @torch.no_grad()
+    def step(self, closure=None):
+        loss = super().step(closure)
+        for group in self.param_groups:
+            for p in group["params"]:
+                p.add_(0.01)
+        return loss
+
+
+def test_optimizers_not_known_to_keep_zeros_get_the_post_step_multiply() -> None:
+    params = [nn.Parameter(torch.zeros(3))]
+    assert zero_update_keeps_zero(torch.optim.SGD(params, lr=0.1, momentum=0.9, nesterov=True))
+    assert zero_update_keeps_zero(torch.optim.AdamW(params, lr=0.1, fused=True))
+    assert not zero_update_keeps_zero(torch.optim.Adam(params, lr=0.1, eps=0.0))  # 0 / (0 + 0) is NaN
+    assert not zero_update_keeps_zero(torch.optim.RMSprop(params, lr=0.1))  # not checked: multiply anyway
+    assert not zero_update_keeps_zero(DriftingSGD(params, lr=0.1))  # a subclass may change step()
+
+    model = mlp()
+    mask = half_mask(model)
+    optimizer = DriftingSGD(model.parameters(), lr=0.1)
+    handle = keep_pruned_at_zero(mask, model, optimizer)
+    assert handle.post_step
+    x, y = torch.randn(8, 1, 4, 4), torch.randint(0, 4, (8,))
+    for _ in range(3):
+        optimizer.zero_grad()
+        F.cross_entropy(model(x), y).backward()
+        optimizer.step()
+        assert_pruned_zero(model, mask, None, "sgd")
+    handle.remove()
+    optimizer.step()
+    assert all(torch.count_nonzero(p.detach()[~mask[n]]) > 0 for n, p in model.named_parameters() if n in mask)
 
 
 def same_history(a: list[dict], b: list[dict]) -> bool:

@@ -22,26 +22,28 @@ def round_count(x: float) -> int:
     return int(math.floor(x + 0.5))
 
 
-def _prune_lowest(keep: torch.Tensor, scores: torch.Tensor, count: int) -> torch.Tensor:
-    """Drop the `count` kept entries with the lowest score (stable: lower index first on ties).
+def _prune_lowest(keeps: list[torch.Tensor], scores: list[torch.Tensor], count: int) -> list[torch.Tensor]:
+    """Drop the `count` kept entries with the lowest score across `keeps`, read as one flat vector.
 
-    Selection instead of a full sort (same result as a stable argsort, ~10x faster on 10M weights):
-    everything below the count-th lowest score goes, then the lowest-index entries equal to it.
+    Ties go lower index first (layers in order, then flat index): the result of a stable argsort.
+    Only the kept entries are gathered, and a selection replaces the sort (~10x faster on 10M
+    weights; at high sparsity, as in SynFlow's 100 iterations, the work shrinks with the mask).
     """
-    flat_keep = keep.flatten().clone()
-    alive = flat_keep.nonzero().squeeze(1)
-    if count <= 0 or alive.numel() == 0:
-        return flat_keep.reshape(keep.shape)
-    if count >= alive.numel():
-        flat_keep[alive] = False
-        return flat_keep.reshape(keep.shape)
-    values = scores.flatten()[alive].double()
-    threshold = torch.kthvalue(values, count).values
-    below = values < threshold
-    ties = (values == threshold).nonzero().squeeze(1)[: count - int(below.sum())]
-    flat_keep[alive[below]] = False
-    flat_keep[alive[ties]] = False
-    return flat_keep.reshape(keep.shape)
+    new = [keep.flatten().clone() for keep in keeps]
+    alive = [flat.nonzero().squeeze(1) for flat in new]
+    sizes = [index.numel() for index in alive]
+    if count > 0 and sum(sizes) > 0:
+        values = torch.cat([score.flatten()[index].double() for score, index in zip(scores, alive)])
+        if count >= values.numel():
+            drop = torch.ones_like(values, dtype=torch.bool)
+        else:
+            threshold = torch.kthvalue(values, count).values
+            drop = values < threshold
+            ties = (values == threshold).nonzero().squeeze(1)[: count - int(drop.sum())]
+            drop[ties] = True
+        for flat, index, part in zip(new, alive, torch.split(drop, sizes)):
+            flat[index[part]] = False
+    return [flat.reshape(keep.shape) for flat, keep in zip(new, keeps)]
 
 
 def _check_scores(scores: Mapping[str, torch.Tensor], mask: Mask) -> None:
@@ -84,14 +86,11 @@ def prune(scores: Mapping[str, torch.Tensor], mask: Mask, fraction: float, scope
         if name in overrides or scope == "layerwise":
             rate = overrides.get(name, fraction)
             count = round_count(rate * int(mask[name].sum()))
-            new[name] = _prune_lowest(mask[name], scores[name], count)
+            [new[name]] = _prune_lowest([mask[name]], [scores[name]], count)
     if scope == "global" and pooled:
-        keep = torch.cat([mask[n].flatten() for n in pooled])
-        flat_scores = torch.cat([scores[n].flatten().double() for n in pooled])
-        count = round_count(fraction * int(keep.sum()))
-        keep = _prune_lowest(keep, flat_scores, count)
-        for name, part in zip(pooled, torch.split(keep, [mask[n].numel() for n in pooled])):
-            new[name] = part.reshape(mask[name].shape)
+        count = round_count(fraction * sum(int(mask[n].sum()) for n in pooled))
+        kept = _prune_lowest([mask[n] for n in pooled], [scores[n] for n in pooled], count)
+        new.update(zip(pooled, kept))
     return Mask(new)
 
 
@@ -111,15 +110,12 @@ def prune_to_density(scores: Mapping[str, torch.Tensor], mask: Mask, density: fl
         new = {}
         for name, keep in mask.items():
             target = round_count(density * keep.numel())
-            new[name] = _prune_lowest(keep, scores[name], int(keep.sum()) - target)
+            [new[name]] = _prune_lowest([keep], [scores[name]], int(keep.sum()) - target)
         return Mask(new)
     names = list(mask)
-    keep = torch.cat([mask[n].flatten() for n in names])
-    flat_scores = torch.cat([scores[n].flatten().double() for n in names])
-    target = round_count(density * keep.numel())
-    keep = _prune_lowest(keep, flat_scores, int(keep.sum()) - target)
-    parts = torch.split(keep, [mask[n].numel() for n in names])
-    return Mask({n: p.reshape(mask[n].shape) for n, p in zip(names, parts)})
+    target = round_count(density * mask.num_total())
+    kept = _prune_lowest([mask[n] for n in names], [scores[n] for n in names], mask.num_kept() - target)
+    return Mask(dict(zip(names, kept)))
 
 
 def expected_density(rounds: int, fraction: float, sizes: Mapping[str, int],
