@@ -78,10 +78,10 @@ def test_slim_rejects_wrong_inputs():
     with pytest.raises(TypeError):
         slim.slim(models.lenet_300_100((1, 28, 28), 10), Mask({}))
     partial = Mask({k: v for k, v in list(mask.items())[:-1]})
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="missing \\['features"):
         slim.slim(model, partial)
     empty = Mask({k: torch.zeros_like(v) if i == 0 else v for i, (k, v) in enumerate(mask.items())})
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="every channel"):
         slim.slim(model, empty)
 
 

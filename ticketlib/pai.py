@@ -60,6 +60,11 @@ def make_scorer(method: str, model: nn.Module, batch: scores.Batch | None = None
     return lambda mask: scores.grasp(model, mask, batch, train_mode=train_mode)
 
 
+def fixed_scorer(fixed: dict[str, Tensor]) -> Scorer:
+    """A scorer that returns `fixed` whatever the mask: single-shot pruning, scored once and thresholded often."""
+    return lambda _mask: fixed
+
+
 def schedule(density: float, iterations: int, kind: str = "exponential") -> list[float]:
     """The density after each iteration: density**(k/n) (exponential) or 1-(1-density)k/n (linear).
 
@@ -111,8 +116,7 @@ def critical_compression(model: nn.Module, scorer: Scorer, input_shape: tuple[in
     """
     dense = Mask.ones_like(model)
     if iterations == 1:
-        fixed = scorer(dense)
-        scorer = lambda _mask: fixed  # noqa: E731  (one score, many thresholds)
+        scorer = fixed_scorer(scorer(dense))  # one score, many thresholds
 
     def collapses_at(log_compression: float) -> bool:
         mask = prune_iteratively(scorer, dense, collapse.density_of(log_compression), iterations, scope=scope,

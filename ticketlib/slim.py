@@ -127,6 +127,14 @@ def slim(model: nn.Module, channel_mask: Mask) -> nn.Module:
     The mask must cover exactly `slimmable_bn_names(model)`.
     """
     channel_mask.validate(model)
+    expected = slimmable_bn_names(model)
+    if set(channel_mask) != set(expected):
+        where = ("bn2 and bn3 of every bottleneck; the residual stream is not pruned" if isinstance(model, PreResNet)
+                 else "every BN of `features`")
+        unexpected = sorted(set(channel_mask) - set(expected))
+        missing = [n for n in expected if n not in channel_mask]
+        raise ValueError(f"channel mask must cover exactly the slimmable BN layers ({where}): "
+                         f"unexpected {unexpected}, missing {missing}")
     if isinstance(model, PreResNet):
         return _slim_preresnet(model, channel_mask)
     return _slim_vgg(model, channel_mask)
@@ -135,9 +143,6 @@ def slim(model: nn.Module, channel_mask: Mask) -> nn.Module:
 def _slim_vgg(model: nn.Module, channel_mask: Mask) -> nn.Module:
     """`slim` for a VGG-style network: each conv-BN pair and the next layer's inputs."""
     pairs = _conv_bn_pairs(model)
-    expected = {f"features.{b}.weight" for _, b in pairs}
-    if set(channel_mask) != expected:
-        raise ValueError(f"channel mask must cover exactly the BN layers {sorted(expected)}")
     new = copy.deepcopy(model)
     device = next(model.parameters()).device
     previous = _all_channels(model.features[pairs[0][0]].in_channels, device)
@@ -157,13 +162,6 @@ def _slim_vgg(model: nn.Module, channel_mask: Mask) -> nn.Module:
 
 def _slim_preresnet(model: PreResNet, channel_mask: Mask) -> nn.Module:
     """`slim` for a PreResNet: inside each bottleneck, conv1/bn2/conv2 and conv2/bn3/conv3 are sliced."""
-    expected = slimmable_bn_names(model)
-    if set(channel_mask) != set(expected):
-        unexpected = sorted(set(channel_mask) - set(expected))
-        missing = [n for n in expected if n not in channel_mask]
-        raise ValueError("channel mask must cover exactly the slimmable BN layers of a PreResNet (bn2 and bn3 "
-                         f"of every bottleneck; the residual stream is not pruned): unexpected {unexpected}, "
-                         f"missing {missing}")
     new = copy.deepcopy(model)
     device = next(model.parameters()).device
     blocks = dict(_bottlenecks(new))
