@@ -17,6 +17,8 @@ from typing import Any
 import nbformat
 import yaml
 
+from . import claims
+
 RUNNER_KEYS = ("profile", "run_name", "record_path")  # injected by the runner, never set in YAML
 _TAG = re.compile(r"\[(choices|min|max|type):\s*([^\]]*)\]")
 _RUN_NAME = re.compile(r"^(\d\d_[a-z0-9_]+)(?:-[A-Za-z0-9_.]+)?$")
@@ -152,4 +154,7 @@ def resolve(params_path: str | Path, notebooks: str | Path = "notebooks") -> tup
         check_value(spec[key], value, str(params_path))
     resolved = {name: param.default for name, param in spec.items() if name not in RUNNER_KEYS}
     resolved.update(values)
+    problems = claims.check_params(notebook.stem, resolved)
+    if problems:
+        raise ParamError(f"{params_path}: {problems[0]}" + (f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""))
     return notebook, resolved
