@@ -7,9 +7,11 @@ the failed copy stays for reading, and finished training units stay in the cache
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import platform
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -17,6 +19,8 @@ from pathlib import Path
 from . import __version__
 from .config import ParamError, resolve
 from .report import write_json
+
+LIBRARY = Path(__file__).resolve().parent
 
 
 def run_paths(params_path: str | Path, out_root: str | Path = "runs") -> tuple[str, str, Path, Path]:
@@ -45,6 +49,80 @@ def device_name() -> str:
     return f"cuda ({torch.cuda.get_device_name(0)})" if torch.cuda.is_available() else f"cpu ({os.cpu_count()} cores)"
 
 
+def sha256_file(path: str | Path) -> str:
+    """sha256 of a file's bytes."""
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+def library_sha256(library: str | Path = LIBRARY) -> str:
+    """sha256 over the sorted names and contents of the library's `*.py` files (staleness of every run)."""
+    digest = hashlib.sha256()
+    for path in sorted(Path(library).glob("*.py")):
+        digest.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
+    return digest.hexdigest()
+
+
+def git_state(repo: str | Path) -> tuple[str | None, bool | None]:
+    """(HEAD commit, whether tracked files under ticketlib/ notebooks/ params/ differ from it); Nones outside git."""
+    def git(*args: str) -> str | None:
+        try:
+            done = subprocess.run(["git", "-C", str(repo), *args], capture_output=True, text=True, timeout=30)
+        except (OSError, subprocess.TimeoutExpired):
+            return None
+        return done.stdout if done.returncode == 0 else None
+
+    commit = git("rev-parse", "HEAD")
+    if commit is None:
+        return None, None
+    status = git("status", "--porcelain", "--untracked-files=no", "--", "ticketlib", "notebooks", "params")
+    return commit.strip(), None if status is None else bool(status.strip())
+
+
+def cpu_info() -> dict:
+    """The CPU and the kernels torch picks on it: numbers may differ across capabilities (AVX2 vs AVX512)."""
+    import torch
+
+    try:
+        model = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+                      if line.startswith("model name")), None)
+    except OSError:
+        model = None
+    try:
+        bf16 = bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    except Exception:  # not built with oneDNN, or the private op moved
+        bf16 = None
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return {"model": model or platform.processor() or None, "capability": torch.backends.cpu.get_cpu_capability(),
+            "onednn_max_isa": os.environ.get("ONEDNN_MAX_CPU_ISA") or "default",
+            "aten_cpu_capability_env": os.environ.get("ATEN_CPU_CAPABILITY"),
+            "cores_available": cores, "bf16_native": bf16}
+
+
+def provenance(params_path: str | Path, notebook: str | Path, library: str | Path = LIBRARY) -> dict:
+    """What a run came from (file hashes, commit) and what it ran on (versions, device, CPU, threads)."""
+    import torch
+
+    commit, dirty = git_state(Path(library).parent)
+    return {"params_sha256": sha256_file(params_path), "notebook_sha256": sha256_file(notebook),
+            "library_sha256": library_sha256(library), "commit": commit, "dirty": dirty,
+            "versions": versions(), "device": device_name(), "threads": torch.get_num_threads(), "cpu": cpu_info()}
+
+
+def stale_reasons(record: dict, root: str | Path = ".") -> list[str]:
+    """Why a record no longer matches the files under `root` it came from ([] when it is current):
+    its params file (params/<profile>/<run>.yaml), its notebook (notebooks/<name>) or the library changed."""
+    root, found = Path(root), record.get("provenance") or {}
+    if not found.get("params_sha256"):
+        return ["no provenance recorded"]
+    files = {"params": root / "params" / record["profile"] / f"{record['run']}.yaml",
+             "notebook": root / "notebooks" / Path(record["notebook"]).name}
+    reasons = [f"{what} {'changed' if path.exists() else 'file gone'}" for what, path in files.items()
+               if not path.exists() or sha256_file(path) != found[f"{what}_sha256"]]
+    if library_sha256(root / "ticketlib") != found.get("library_sha256"):
+        reasons.append("library changed")
+    return reasons
+
+
 def execute(params_path: str | Path, out_root: str | Path = "runs", notebooks: str | Path = "notebooks",
             log_output: bool = False, kernel_name: str = "python3") -> Path:
     """Validate, execute, record. Raises ParamError before anything runs if the params are wrong."""
@@ -58,6 +136,7 @@ def execute(params_path: str | Path, out_root: str | Path = "runs", notebooks: s
     for stale in (partial_notebook, partial_record):
         stale.unlink(missing_ok=True)
     injected = {**params, "profile": profile, "run_name": run_name, "record_path": str(partial_record.resolve())}
+    origin = provenance(params_path, notebook)  # hashed before the run: the files it ran, not later edits
     start = time.perf_counter()
     papermill.execute_notebook(str(notebook), str(partial_notebook), parameters=injected,
                                kernel_name=kernel_name, log_output=log_output, progress_bar=False,
@@ -67,8 +146,8 @@ def execute(params_path: str | Path, out_root: str | Path = "runs", notebooks: s
         raise RuntimeError(f"{notebook} finished without saving its record (call record.save() last)")
     body = json.loads(partial_record.read_text())
     record = {"run": run_name, "notebook": str(notebook), "profile": profile, "params": params,
-              "seconds": round(seconds, 1), "device": device_name(), "versions": versions(),
-              "metrics": body["metrics"], "claims": body["claims"]}
+              "provenance": origin, "seconds": round(seconds, 1), "device": origin["device"],
+              "versions": origin["versions"], "metrics": body["metrics"], "claims": body["claims"]}
     write_json(record_path, record)
     partial_record.unlink()
     os.replace(partial_notebook, out_notebook)
@@ -89,12 +168,26 @@ def main(argv: list[str] | None = None) -> int:
     card_p = sub.add_parser("scorecard", help="write and print the scorecard of a runs/<profile> folder")
     card_p.add_argument("run_dir")
     card_p.add_argument("--no-html", action="store_true")
+    pub_p = sub.add_parser("publish", help="copy a complete, current run into results/<profile>/ and the README")
+    pub_p.add_argument("--profile", default="cpu")
+    pub_p.add_argument("--runs", default="runs", help="runs root (default: runs)")
+    pub_p.add_argument("--results", default="results", help="results root (default: results)")
     args = parser.parse_args(argv)
 
     if args.command == "scorecard":
         from .report import scorecard
 
         print(scorecard(args.run_dir, html_pages=not args.no_html))
+        return 0
+    if args.command == "publish":
+        from .publish import PublishError, publish
+
+        try:
+            out = publish(args.profile, runs=args.runs, results=args.results)
+        except PublishError as error:
+            print(f"error: {error}", file=sys.stderr)
+            return 2
+        print(f"published {args.runs}/{args.profile} -> {out} and README.md's scorecard")
         return 0
     try:  # validate every file first: a typo in the last one must not cost the first one's run
         for path in args.params:
@@ -114,7 +207,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"error: {path}: the notebook failed ({reason}); read {partial}; "
                   "finished training units stay cached and a re-run resumes from them", file=sys.stderr)
             return 1
-        claims = json.loads(record.read_text())["claims"]
-        held = sum(c["holds"] for c in claims)
-        print(f"{path}: {held}/{len(claims)} claims hold -> {record}")
+        from .report import counts
+
+        print(f"{path}: {counts(json.loads(record.read_text())['claims'])} -> {record}")
     return 0
