@@ -11,13 +11,14 @@ LIB := $(wildcard ticketlib/*.py)
 PARAMS := $(sort $(wildcard params/$(PROFILE)/*.yaml))
 RUNS := $(patsubst params/%.yaml,runs/%.ipynb,$(PARAMS))
 
-.PHONY: setup test reproduce report validate benchmark clean clean-cache help
+.PHONY: setup test reproduce report publish validate benchmark clean clean-cache help
 .DELETE_ON_ERROR:
 
 help:
 	@echo "make reproduce [PROFILE=cpu|smoke|paper]  run every notebook of a profile, print the scorecard"
 	@echo "make test                                 create .venv and run the tests"
 	@echo "make runs/cpu/01_imp.ipynb                re-run one notebook"
+	@echo "make publish [PROFILE=cpu]                copy a complete, current run to results/ and the README"
 	@echo "make benchmark                            masked-training and scoring benchmarks"
 
 setup: $(STAMP)
@@ -53,6 +54,10 @@ reproduce: $(RUNS)
 
 report: $(STAMP)
 	@$(PY) -m ticketlib scorecard runs/$(PROFILE)
+
+# Refuses (exit 2, nothing copied) an incomplete, failed or stale run.
+publish: $(STAMP)
+	$(PY) -m ticketlib publish --profile $(PROFILE)
 
 benchmark: $(STAMP)
 	$(PY) benchmarks/masked_training.py
