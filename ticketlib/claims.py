@@ -391,3 +391,211 @@ def check_params(run: str, params: Mapping) -> list[str]:
     """Problems that would leave a claim of notebook `run` unjudgeable (empty when none)."""
     check = PARAM_CHECKS.get(run)
     return check(params) if check else []
+
+
+# --- 05_anatomy: Zhou et al. 2019 ---------------------------------------------------------------------
+def select_values(rows: list[dict], column: str = "test_accuracy", **where) -> dict:
+    """{seed: row[column]} of the rows matching `where` (one per seed); raises naming what is missing."""
+    match = [r for r in rows if all(r.get(k) == v for k, v in where.items())]
+    out: dict = {}
+    for r in match:
+        if r["seed"] in out:
+            raise ValueError(f"two rows for seed {r['seed']} with {where}")
+        out[r["seed"]] = r[column]
+    if not out:
+        raise ValueError(f"no rows with {where}: that run was not trained")
+    return out
+
+
+def anatomy_claims(rows: list[dict], supermasks: list[dict], claim_round: int, claim_percent: float,
+                   model: str, dataset: str) -> list[Verdict]:
+    """Criteria, signs, zeros and the supermask, from 05's tidy rows (seed, study, kind, round, test_accuracy)
+    and its untrained-mask rows (seed, source, criterion, weights, level, val_accuracy, test_accuracy)."""
+    at = pct(claim_percent)
+    setting_name = f"{model}/{dataset}"
+
+    def acc(study: str, kind: str) -> dict:
+        return select_values(rows, study=study, kind=kind, round=claim_round)
+
+    random_c = acc("criterion", "random")
+    margins = {name: paired(acc("criterion", name), random_c, "criteria", f"{name} vs random")
+               for name in ["large_final", "magnitude_increase"]}
+    worst = {s: min(m[s] for m in margins.values()) for s in random_c}
+    v_crit = judge("criteria",
+                   f"At {at}, the large_final and magnitude_increase masks (one shot, rewound) each train above a "
+                   "random mask of the same per-layer densities (the smaller of the two margins per seed > 0)",
+                   "large_final and magnitude_increase work, random masks do not (Zhou et al. 2019, Fig. 2)",
+                   worst, direction_only(f"criteria margins on {setting_name}"), ">", "")
+    means = {k: sum(m.values()) / len(m) for k, m in margins.items()}
+    v_crit.measured = (f"min(criterion − random) at {at}: {fmt_interval(v_crit)}; means: "
+                       + ", ".join(f"{k} {m:+.2f} pp" for k, m in means.items()))
+
+    signs = paired(acc("mask1", "signed_constant"), acc("mask1", "random_sign_constant"), "signs_matter")
+    v_sign = judge("signs_matter",
+                   f"At {at}, a constant with θ0's signs trains above a constant with random signs (one-sided: "
+                   "signed − random-sign > 0)",
+                   "keeping signs matters more than magnitudes (Zhou et al. 2019, Fig. 3)", signs,
+                   direction_only(f"signs on {setting_name}"), ">", "")
+    rewind_minus_signed = paired(acc("mask1", "rewind"), acc("mask1", "signed_constant"), "signs_matter")
+    v_sign.measured = (f"signed − random-sign constant at {at}: {fmt_interval(v_sign)}; rewind − signed constant "
+                       f"{sum(rewind_minus_signed.values()) / len(rewind_minus_signed):+.2f} pp (mean)")
+
+    zeros = paired(acc("mask0", "zero"), acc("mask0", "freeze"), "zeros_matter")
+    v_zero = judge("zeros_matter",
+                   f"At {at}, setting the pruned weights to zero trains above freezing them at θ0 (zero − freeze > 0)",
+                   "mask-0 = zero beats freezing at init (Zhou et al. 2019, Fig. 4)", zeros,
+                   direction_only(f"zeros on {setting_name}"), ">", "")
+    v_zero.measured = f"zero − freeze at {at}: {fmt_interval(v_zero)}"
+
+    chosen = {}
+    config = [r for r in supermasks if r["criterion"] == "large_final_same_sign" and r["weights"] == "signed_constant"
+              and r["source"] == "one shot"]
+    for seed in sorted({r["seed"] for r in config}):
+        best = max((r for r in config if r["seed"] == seed), key=lambda r: (r["val_accuracy"], -r["percent_remaining"]))
+        chosen[seed] = best
+    if not chosen:
+        raise ValueError("claim 'supermask': no large_final_same_sign / signed_constant supermask was evaluated")
+    threshold = threshold_for("supermask", model, dataset)
+    v_super = judge("supermask",
+                    "The paper's supermask (large_final_same_sign mask on signed-constant weights, untrained), at the "
+                    "density chosen on validation, reaches the paper's test accuracy",
+                    setting("supermask", model, dataset).paper or "supermasks far above chance (Zhou et al. 2019)",
+                    {s: r["test_accuracy"] for s, r in chosen.items()}, threshold, ">", "")
+    v_super.measured = (f"test accuracy {fmt_interval(v_super, '%')} at "
+                        + ", ".join(f"{r['percent_remaining']:.1f}%" for r in chosen.values())
+                        + f" remaining (chosen on validation per seed); threshold {threshold.value:g}%")
+    return [v_crit, v_sign, v_zero, v_super]
+
+
+def check_anatomy_params(p: Mapping) -> list[str]:
+    errors = []
+    if len(p["seeds"]) < 2:
+        errors.append(f"'seeds' has {len(p['seeds'])}; the claims compare over seeds and need at least 2")
+    needs = {"criteria_trained": ["large_final", "magnitude_increase", "random"],
+             "mask1_actions": ["signed_constant", "random_sign_constant"],
+             "supermask_criteria": ["large_final_same_sign"]}
+    for key, names in needs.items():
+        missing = [n for n in names if n not in p[key]]
+        if missing:
+            errors.append(f"'{key}' must include {missing} (the claims judge them)")
+    for key in ["criteria_levels", "action_levels"]:
+        if not _near(p["claim_level"], p[key]):
+            errors.append(f"'{key}' {p[key]} must include claim_level {p['claim_level']:g}")
+    return errors
+
+
+PARAM_CHECKS["05_anatomy"] = check_anatomy_params
+
+
+# --- 02_conservation: Tanaka et al. 2020, Frankle et al. 2021 -------------------------------------------
+CONSERVATION_TOLERANCE = Threshold(
+    1e-9, "ours: SynFlow's per-layer (cut) totals are equal in exact arithmetic; float64 round-off over a "
+          "few dozen layer sums is ~1e-15, so 1e-9 allows for it and still catches any real violation", "ours")
+CHANCE_MARGIN = Threshold(
+    5.0, "ours: a tie at chance is no win; 5 pp above the majority class is several binomial standard errors "
+         "at 2,000 test images", "ours")
+SHUFFLE_TOLERANCE = Threshold(
+    1.0, "ours: Frankle et al. 2021 give no tolerance; 1 pp, the tolerance this project used before judging over "
+         "seeds (set before any multi-seed run)", "ours")
+
+
+def conservation_law(spreads: Mapping[str, float], shift_share: float, model: str) -> Verdict:
+    """Identity check: SynFlow's per-layer cut totals agree; SNIP's and magnitude's shown for contrast."""
+    v = judge("conservation_law",
+              f"On {model} at init, SynFlow's per-layer totals (weights + downstream biases/BN shifts) are equal "
+              "(relative spread ≤ 1e-9): the conservation law, checked numerically",
+              "SynFlow conserves synaptic saliency layer to layer (Tanaka et al. 2020, Thm. 1, Fig. 2)",
+              {0: spreads["SynFlow (cut)"]}, CONSERVATION_TOLERANCE, "<", "", kind="identity", deterministic=True)
+    v.measured = (f"relative spread: SynFlow {spreads['SynFlow (cut)']:.1e} (biases/BN shifts carry {shift_share:.1e} "
+                  f"of R); for contrast SNIP {spreads['SNIP']:.2f}, magnitude {spreads['magnitude']:.2f}")
+    return v
+
+
+def synflow_max_critical_compression(critical: Mapping[str, float], synflow_key: str, single_shot: list[str],
+                                     ceiling: float, model: str, dataset: str) -> Verdict:
+    """SynFlow's critical compression minus the best single-shot method's (log10), deterministic at one init."""
+    best = max(single_shot, key=lambda k: critical[k])
+    gap = critical[synflow_key] - critical[best]
+    threshold = threshold_for("synflow_max_critical_compression", model, dataset)
+    v = judge("synflow_max_critical_compression",
+              f"On {model} at init, iterative SynFlow's critical compression exceeds every single-shot method's by "
+              f"more than {threshold.value:g} in log10",
+              setting("synflow_max_critical_compression", model, dataset).paper or "SynFlow avoids layer collapse",
+              {0: gap}, threshold, ">", "", deterministic=True)
+    v.measured = (f"SynFlow 10^{critical[synflow_key]:.2f} (ceiling, one weight per layer: 10^{ceiling:.2f}) − best "
+                  f"single-shot ({best}) 10^{critical[best]:.2f} = {gap:.2f}; "
+                  + ", ".join(f"{k} 10^{critical[k]:.2f}" for k in single_shot))
+    return v
+
+
+def iteration_avoids_collapse(versus: list[dict], one_shot_cc: float, model: str) -> Verdict:
+    """IMP's deepest round with every layer alive lies beyond one-shot magnitude's critical compression."""
+    alive = [r for r in versus if not r["imp_collapsed"] and r["imp_empty_layers"] == 0]
+    deepest = max(alive, key=lambda r: r["log_compression"])
+    v = judge("iteration_avoids_collapse",
+              f"IMP (global magnitude, small rate, retraining) on {model} keeps every layer alive beyond the "
+              "compression at which one-shot magnitude pruning of its trained dense network collapses (log10 gap > 0)",
+              "IMP avoids layer collapse by iterating at small rates (Tanaka et al. 2020, Sec. 5; no number)",
+              {0: deepest["log_compression"] - one_shot_cc}, direction_only(f"IMP on {model}"), ">", "",
+              deterministic=True)
+    v.measured = (f"IMP alive to round {int(deepest['round'])} at 10^{deepest['log_compression']:.2f}; one-shot "
+                  f"magnitude of the trained dense net collapses beyond 10^{one_shot_cc:.2f} (gap {v.estimate:+.2f}); "
+                  "one seed: a structural, deterministic outcome of that IMP run")
+    return v
+
+
+def synflow_wins_at_high_compression(rows: list[dict], top: float, chance: float, accuracy: str = "test_accuracy"
+                                     ) -> Verdict:
+    """At the highest compression: SynFlow above every other method (paired per seed), and above chance."""
+    plain = [r for r in rows if r["control"] == "none" and r["log_compression"] == top]
+    methods = sorted({r["method"] for r in plain} - {"synflow"})
+    synflow = select_values(plain, accuracy, method="synflow")
+    others = {m: select_values(plain, accuracy, method=m) for m in methods}
+    best_other = {s: max(others[m][s] for m in methods) for s in synflow}
+    wins = judge("synflow_wins_at_high_compression", "", "", paired(synflow, best_other, "synflow_wins"),
+                 direction_only(f"the winning margin at 10^{top}"), ">", "")
+    above = judge("synflow_wins_at_high_compression", "", "",
+                  {s: a - chance for s, a in checked(synflow, "synflow_wins").items()}, CHANCE_MARGIN, ">", "")
+    mean = {m: sum(v.values()) / len(v) for m, v in {"synflow": synflow, **others}.items()}
+    return combine([wins, above], "synflow_wins_at_high_compression",
+                   f"At 10^{top}, SynFlow trains above every other pruning-at-init method (paired per seed) and at "
+                   f"least {CHANCE_MARGIN.value:g} pp above chance: a tie at chance is no win",
+                   "VGG-16/CIFAR-10 at 1000x: SynFlow 80.4%, SNIP 76.3, GraSP 70.9, magnitude 10.0 (Tanaka et al. "
+                   "2020, Fig. 6)",
+                   f"SynFlow − best other: {fmt_interval(wins)}; SynFlow − chance ({chance:.2f}%): "
+                   f"{fmt_interval(above)}; means: " + ", ".join(f"{m} {a:.2f}%" for m, a in mean.items()))
+
+
+def shuffle_does_not_hurt(rows: list[dict], compression: float, methods: list[str],
+                          accuracy: str = "test_accuracy") -> Verdict:
+    """One-sided: unshuffled − shuffled below the tolerance (the worse of the methods, per seed)."""
+    at = [r for r in rows if r["log_compression"] == compression and r["method"] in methods]
+    loss = {m: paired(select_values(at, accuracy, method=m, control="none"),
+                      select_values(at, accuracy, method=m, control="shuffle"), "shuffle_does_not_hurt", m)
+            for m in methods}
+    seeds = next(iter(loss.values()))
+    worst = {s: max(loss[m][s] for m in methods) for s in seeds}
+    v = judge("shuffle_does_not_hurt",
+              f"Shuffling the {' and '.join(methods)} masks within each layer at 10^{compression} costs less than "
+              f"{SHUFFLE_TOLERANCE.value:g} pp (one-sided: unshuffled − shuffled, the worse method per seed, below it)",
+              "shuffling a pruning-at-init mask within layers does not hurt (Frankle et al. 2021, Fig. 2)",
+              worst, SHUFFLE_TOLERANCE, "<", "")
+    v.measured = (f"max over methods of (unshuffled − shuffled): {fmt_interval(v)}; per method (mean): "
+                  + ", ".join(f"{m} {sum(g.values()) / len(g):+.2f} pp" for m, g in loss.items()))
+    return v
+
+
+def check_conservation_params(p: Mapping) -> list[str]:
+    errors = []
+    if len(p["seeds"]) < 2:
+        errors.append(f"'seeds' has {len(p['seeds'])}; the trained-accuracy claims need at least 2")
+    if "synflow" not in p["methods"] or len(p["methods"]) < 2:
+        errors.append(f"'methods' {p['methods']} must include synflow and at least one other method")
+    missing = [m for m in p["control_methods"] if m not in p["methods"]]
+    if missing or "shuffle" not in p["controls"]:
+        errors.append(f"the shuffle claim needs 'shuffle' in controls and control_methods {p['control_methods']} "
+                      f"among methods {p['methods']}")
+    return errors
+
+
+PARAM_CHECKS["02_conservation"] = check_conservation_params

@@ -126,6 +126,26 @@ def critical_compression(model: nn.Module, scorer: Scorer, input_shape: tuple[in
     return collapse.critical_compression(collapses_at, hi=collapse.max_compression(dense), tol=tol)
 
 
+def check_imp_reaches_collapse(model: nn.Module, input_shape: tuple[int, ...], rounds: int, fraction: float,
+                               tol: float = 0.05) -> tuple[float, float]:
+    """(IMP's final log10 compression, one-shot magnitude's critical compression at init) for `model`.
+
+    Raises ValueError when IMP's `rounds` at `fraction` stop short of where one-shot global magnitude
+    pruning of the initialised network collapses: then "iteration avoids collapse" cannot be observed.
+    Data-free and cheap; run it before training.
+    """
+    import math
+
+    reach = rounds * math.log10(1 / (1 - fraction)) if fraction < 1 else math.inf
+    one_shot, _ = critical_compression(model, make_scorer("magnitude", model), input_shape, tol=tol)
+    if reach <= one_shot:
+        needed = math.ceil(one_shot / math.log10(1 / (1 - fraction))) + 1
+        raise ValueError(f"imp_rounds = {rounds} at imp_fraction {fraction} reach only 10^{reach:.2f}; one-shot "
+                         f"magnitude pruning of this network at init collapses beyond 10^{one_shot:.2f}, so "
+                         f"'iteration_avoids_collapse' cannot be judged: use imp_rounds >= {needed}")
+    return reach, one_shot
+
+
 # --- training pruned-at-init networks -------------------------------------------------------
 
 

@@ -56,23 +56,23 @@ class Record:
         self.metrics[name] = _plain(value)
         return value
 
-    def claim(self, id: str, statement: str, paper: str, measured: str, holds: Any) -> bool:
-        """Add a claim; `holds` is the result of a comparison on this run's metrics."""
-        if hasattr(holds, "item"):
-            holds = holds.item()
-        if not isinstance(holds, bool):
-            raise TypeError(f"claim {id!r}: holds must be a computed bool, got {type(holds).__name__}")
-        if any(c["id"] == id for c in self.claims):
-            raise ValueError(f"claim {id!r} recorded twice")
-        self.claims.append({"id": id, "statement": statement, "paper": paper,
-                            "measured": measured, "holds": holds})
-        return holds
+    def claim(self, verdict) -> bool:
+        """Add a claim judged by `ticketlib.claims` (a `claims.Verdict`); returns whether it holds."""
+        from .claims import Verdict
+
+        if not isinstance(verdict, Verdict):
+            raise TypeError(f"a claim must be a claims.Verdict judged from metrics, got {type(verdict).__name__}")
+        if any(c["id"] == verdict.id for c in self.claims):
+            raise ValueError(f"claim {verdict.id!r} recorded twice")
+        self.claims.append(_plain(verdict.to_dict()))
+        return verdict.holds
 
     def table(self):
         """The claims as a pandas DataFrame, for display in the notebook."""
         import pandas as pd
 
-        return pd.DataFrame(self.claims).set_index("id") if self.claims else pd.DataFrame()
+        columns = ["verdict", "estimate", "interval", "threshold", "seeds", "measured", "source"]
+        return pd.DataFrame(self.claims).set_index("id")[columns] if self.claims else pd.DataFrame()
 
     def save(self) -> None:
         if self.path is None:
