@@ -138,3 +138,27 @@ def test_why_explains_each_verdict() -> None:
     for values, word in [({0: 1.0, 1: 1.1}, "lies above"), ({0: -1.0, 1: 1.0}, "contains"),
                          ({0: -1.0, 1: -1.1}, "wrong side")]:
         assert word in claims.why(claims.judge("c", "s", "p", values, t, ">", "m").to_dict())
+
+
+def test_core_budget_follows_affinity_env_and_make_jobs(monkeypatch) -> None:
+    import os
+
+    from ticketlib import cores
+
+    allowed = len(os.sched_getaffinity(0))
+    monkeypatch.delenv(cores.ENV, raising=False)
+    assert cores.available() == allowed
+    monkeypatch.setenv(cores.ENV, "1")
+    assert cores.available() == 1 and cores.split(4) == (1, 1)
+    monkeypatch.setenv(cores.ENV, "999")
+    assert cores.available() == allowed  # never more than the affinity mask
+    monkeypatch.setenv(cores.ENV, "two")
+    with pytest.raises(ValueError, match=cores.ENV):
+        cores.available()
+    assert cores.make_jobs(" -j2 --jobserver-auth=3,4") == 2 and cores.make_jobs("") == 1
+    assert cores.make_jobs("-j 3") == 3 and cores.make_jobs("-k") == 1
+    monkeypatch.delenv(cores.ENV)
+    monkeypatch.setenv("MAKEFLAGS", f" -j{allowed} --jobserver-auth=3,4")
+    monkeypatch.setenv("OMP_NUM_THREADS", "")  # restored after the test
+    cores.share_under_make()
+    assert os.environ[cores.ENV] == "1" and os.environ["OMP_NUM_THREADS"] == "1"  # N parallel notebooks, 1 core each

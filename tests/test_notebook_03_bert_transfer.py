@@ -8,7 +8,7 @@ import pytest
 pytest.importorskip("papermill")
 pytest.importorskip("transformers")
 
-from ticketlib import bert, run  # noqa: E402
+from ticketlib import bert, claims, run  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 CLAIMS = {"matching_subnetwork_exists", "random_pruning_falls_behind", "pretrained_weights_matter", "transfer"}
@@ -26,23 +26,29 @@ def test_smoke_run_records_claims_and_transfer_matrix(tmp_path, monkeypatch) -> 
     record = json.loads(record_path.read_text())
     assert (record["run"], record["profile"]) == ("03_bert_transfer", "smoke")
 
-    claims = {c["id"]: c for c in record["claims"]}
-    assert set(claims) == CLAIMS and len(record["claims"]) == len(CLAIMS)
-    assert all(isinstance(c["holds"], bool) and c["measured"] and c["paper"] for c in claims.values())
+    recorded = {c["id"]: c for c in record["claims"]}
+    assert set(recorded) == CLAIMS and len(record["claims"]) == len(CLAIMS)
+    assert all(c["verdict"] in claims.VERDICTS and c["seeds"] == 2 and c["paper"] for c in recorded.values())
+    assert len(recorded["transfer"]["parts"]) == 2 * len(TASKS)  # matching and beating random, per task
 
     metrics = record["metrics"]
+    assert metrics["precision"]["ran"] == "fp32"
     # one round of 50% of the original weights: the IMP curves have exactly the full model and 50%
     for task in (*TASKS, "mlm"):
         assert list(metrics[f"imp_{task}"]) == ["0%", "50%"]
         assert all(0.0 <= v <= 100.0 for v in metrics[f"imp_{task}"].values())
-    for kind in bert.CONTROLS:
-        assert set(metrics[kind]) == {f"{t} 50%" for t in TASKS}
+    runs = metrics["runs"]
+    assert {r["seed"] for r in runs} == {0, 1}
     pairs = {f"{s} -> {t}" for s in (*TASKS, "mlm", "random") for t in TASKS}
-    assert set(metrics["transfer"]) == pairs and set(metrics["transfer_matches"]) == pairs
-    for task in TASKS:  # the diagonal is the IMP run itself, the random row the random-pruning control
-        assert metrics["transfer"][f"{task} -> {task}"] == metrics[f"imp_{task}"]["50%"]
-        assert metrics["transfer"][f"random -> {task}"] == metrics["random_pruning"][f"{task} 50%"]
-    assert metrics["full_test_accuracy"] == metrics["imp_rotten_tomatoes"]["0%"]
-    assert set(metrics["mlm_minus_random_pp"]) == set(TASKS)
-    assert metrics["imp_minus_random_pruning_pp"] == pytest.approx(
-        metrics["imp_rotten_tomatoes"]["50%"] - metrics["random_pruning"]["rotten_tomatoes 50%"])
+    assert set(metrics["transfer"]) == pairs
+    transfer = metrics["transfer_runs"]
+    for task in TASKS:  # the diagonal is the IMP run itself, the random row the random-pruning control (same units)
+        for seed in (0, 1):
+            imp50 = next(r for r in runs if r["task"] == task and r["kind"] == "imp" and r["round"] == 1 and r["seed"] == seed)
+            diag = next(r for r in transfer if r["source"] == task and r["target"] == task and r["seed"] == seed)
+            rand = next(r for r in transfer if r["source"] == "random" and r["target"] == task and r["seed"] == seed)
+            control = next(r for r in runs if r["task"] == task and r["kind"] == "random_pruning" and r["seed"] == seed)
+            assert diag["test_accuracy"] == imp50["test_accuracy"] and rand["test_accuracy"] == control["test_accuracy"]
+    # the record's per-seed rows re-judge to the recorded verdicts
+    again = claims.bert_claims(runs, transfer, "rotten_tomatoes", 0.5, list(TASKS))
+    assert [(v.id, v.verdict) for v in again] == [(c["id"], c["verdict"]) for c in record["claims"]]

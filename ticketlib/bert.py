@@ -247,6 +247,36 @@ class BertSetup:
         return Mask.ones_like(model, self.prunable_names(model))
 
 
+def resolve_precision(precision: str, device: str = "auto") -> tuple[str, str]:
+    """(precision to run, why): "fp32" and "bf16" as asked; "auto" picks bf16 only with native support.
+
+    Native bf16 is judged by torch's own queries, never by CPU name: on CUDA
+    `torch.cuda.is_bf16_supported()`; on CPU, oneDNN's bf16 support (`torch.ops.mkldnn._is_mkldnn_bf16_supported`)
+    together with an AVX-512 kernel capability (`torch.backends.cpu.get_cpu_capability()`) and no
+    `ONEDNN_MAX_CPU_ISA` cap below AVX-512. Elsewhere bf16 autocast is emulated, several times slower than fp32.
+    """
+    import os
+
+    if precision in PRECISIONS:
+        return precision, "set in the params"
+    if precision != "auto":
+        raise ValueError(f"precision must be one of {(*PRECISIONS, 'auto')}, got {precision!r}")
+    where = resolve_device(device)
+    if where.type == "cuda":
+        native = torch.cuda.is_bf16_supported()
+        return ("bf16" if native else "fp32"), f"auto: CUDA bf16 support {'found' if native else 'absent'}"
+    capability = torch.backends.cpu.get_cpu_capability()
+    isa_cap = os.environ.get("ONEDNN_MAX_CPU_ISA", "").upper()
+    try:
+        onednn_bf16 = bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    except (AttributeError, RuntimeError):
+        onednn_bf16 = False
+    native = onednn_bf16 and capability.startswith("AVX512") and (not isa_cap or "AVX512" in isa_cap or "AMX" in isa_cap)
+    why = (f"auto: CPU capability {capability}, oneDNN bf16 {'yes' if onednn_bf16 else 'no'}"
+           + (f", ONEDNN_MAX_CPU_ISA={isa_cap}" if isa_cap else "") + f" -> {'native' if native else 'emulated'} bf16")
+    return ("bf16" if native else "fp32"), why
+
+
 # --- training and evaluation -----------------------------------------------------------
 def _to(batch: dict[str, Tensor], device: torch.device) -> dict[str, Tensor]:
     return {k: v.to(device) for k, v in batch.items()}
@@ -486,7 +516,8 @@ def control(setup: BertSetup, task: TextTask, ticket_mask: Mask, kind: str, seed
 
 def study(setup: BertSetup, imp: IMPConfig, tasks: list[TextTask], seed: int, control_sparsities: list[float],
           transfer_sparsity: float, targets: list[str] | None = None, cache: Cache | None = None,
-          progress: bool = True) -> tuple[dict[str, list[Round]], list[dict], list[dict]]:
+          progress: bool = True, controls: tuple[str, ...] = CONTROLS
+          ) -> tuple[dict[str, list[Round]], list[dict], list[dict]]:
     """IMP on every task; the controls on every classification task at the rounds nearest
     `control_sparsities`; every task's ticket at `transfer_sparsity` (plus a random mask, source
     "random") fine-tuned on every target (default: the classification tasks).
@@ -501,7 +532,7 @@ def study(setup: BertSetup, imp: IMPConfig, tasks: list[TextTask], seed: int, co
     for task in classification:
         for sparsity in control_sparsities:
             ticket = nearest_density(tickets[task.name], 1 - sparsity)
-            for kind in CONTROLS:
+            for kind in controls:
                 run = control(setup, task, ticket.mask, kind, seed, cache, progress)
                 rows.append(row(task.name, kind, run, seed, ticket.round))
     by_name = {t.name: t for t in tasks}
@@ -513,4 +544,19 @@ def study(setup: BertSetup, imp: IMPConfig, tasks: list[TextTask], seed: int, co
         for target in targets:
             run = finetune(setup, by_name[target], mask, seed, cache=cache, progress=progress)
             transfer.append({"source": source, "target": target, **row(target, "transfer", run, seed)})
+    return tickets, rows, transfer
+
+
+def seeds_study(setup: BertSetup, imp: IMPConfig, tasks: list[TextTask], seeds: list[int],
+                control_sparsities: list[float], transfer_sparsity: float, cache: Cache | None = None,
+                progress: bool = True, controls: tuple[str, ...] = CONTROLS
+                ) -> tuple[dict[int, dict[str, list[Round]]], list[dict], list[dict]]:
+    """`study` for every seed (a seed sets the heads, the data order, dropout and the random controls):
+    (tickets per seed, rows, transfer rows), every row carrying its seed."""
+    tickets, rows, transfer = {}, [], []
+    for seed in seeds:
+        tickets[seed], seed_rows, seed_transfer = study(setup, imp, tasks, seed, control_sparsities, transfer_sparsity,
+                                                        cache=cache, progress=progress, controls=controls)
+        rows += seed_rows
+        transfer += seed_transfer
     return tickets, rows, transfer

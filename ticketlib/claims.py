@@ -175,6 +175,13 @@ def combine(parts: Sequence[Verdict], claim_id: str, statement: str, paper: str,
                    verdict, measured, head.kind, head.values, [p.to_dict() for p in parts])
 
 
+def not_judged(claim_id: str, reason: str) -> Verdict:
+    """A claim whose quantities do not exist in this run (e.g. no early-bird ticket was found): inconclusive,
+    with the reason, never a silent pass or fail."""
+    return Verdict(claim_id, reason, "", "not judged", ">", math.nan, "direction", math.nan, (math.nan, math.nan), 0,
+                   "inconclusive", f"not judged: {reason}")
+
+
 def matching_threshold(reference: Mapping, claim: str) -> Threshold:
     """Minus one standard deviation over seeds of the reference (full/dense) accuracy: the papers'
     'matching' (Chen et al. 2020, Table 2; Frankle et al. 2020). Needs two or more seeds."""
@@ -349,6 +356,8 @@ def why(claim: Mapping) -> str:
     """One sentence on what decided a recorded claim's verdict."""
     low, high = claim["interval"]
     side = "above" if claim["direction"] == ">" else "below"
+    if not claim["seeds"]:
+        return "the quantities it compares do not exist in this run"
     if low is None or high is None:
         return "one seed of a noisy quantity: no interval, so no verdict either way"
     span = f"{low:+.3g} (deterministic)" if low == high and claim["seeds"] == 1 else f"[{low:+.3g}, {high:+.3g}]"
@@ -599,3 +608,171 @@ def check_conservation_params(p: Mapping) -> list[str]:
 
 
 PARAM_CHECKS["02_conservation"] = check_conservation_params
+
+
+# --- 04_early_tickets: You et al. 2020 --------------------------------------------------------------------
+def earlybird_claims(detected: Mapping, epochs: int, costs: list[dict], latency: Mapping[str, list[float]],
+                     early_fraction: float, cost_ratio: float, step_schedule: bool, latency_p: float) -> list[Verdict]:
+    """Early emergence, matching, cost and speed, over seeds.
+
+    `detected`: {seed: {ratio: epoch or None}}; `costs`: `earlybird.pipeline_costs` rows with a "seed";
+    `latency`: {"dense": [s, ...], "pruned": [s, ...]} paired, interleaved forward passes (one network).
+    Accuracies at the end of training for SGD step schedules (`step_schedule`), as the paper reports.
+    """
+    fraction = {s: max((e if e is not None else epochs) / epochs for e in per_p.values())
+                for s, per_p in detected.items()}
+    early_threshold = Threshold(early_fraction, "ours: You et al. detect at epochs 14–31 of 160 (≤ 19%) for "
+                                                "VGG-16/CIFAR-100; no number for this setting, so 'early' is taken as "
+                                                f"the first {100 * early_fraction:.0f}% of training (set in the params)",
+                                "ours")
+    v_early = judge("early_emergence",
+                    f"For every p the early-bird ticket is detected within the first {100 * early_fraction:.0f}% of the "
+                    "epochs (the latest p per seed; never detected counts as 100%)",
+                    "epochs 14–31 of 160, 9–19% (You et al. 2020, VGG-16/CIFAR-100)", fraction, early_threshold, "<", "")
+    v_early.measured = (f"latest detection as a fraction of {epochs} epochs: {fmt_interval(v_early, '', 3)}; "
+                        "per seed: " + "; ".join(f"seed {s}: " + ", ".join(
+                            f"p={r} {'never' if e is None else e}" for r, e in per_p.items())
+                            for s, per_p in detected.items()))
+
+    key = "final_accuracy" if step_schedule else "accuracy"
+    found = [r for r in costs if r["detected_epoch"] is not None]  # no early-bird ticket, no pipeline to judge
+    if len(found) < 2:
+        reason = (f"an early-bird ticket at p = {costs[0]['ratio']} was detected in {len(found)} of {len(costs)} seeds: "
+                  "fewer than 2, so there is nothing to compare over seeds")
+        return [v_early, not_judged("eb_ticket_matches", reason), not_judged("cost_saved", reason),
+                *earlybird_latency(latency, latency_p)]
+    costs = found
+    standard = {r["seed"]: 100 * r[f"standard_{key}"] for r in costs}
+    early = {r["seed"]: 100 * r[f"early_{key}"] for r in costs}
+    matching = matching_threshold(standard, "eb_ticket_matches")
+    v_match = judge("eb_ticket_matches",
+                    f"At p = {costs[0]['ratio']}, the early-bird ticket trained to the end matches the ticket drawn from the "
+                    "fully trained network and retrained (EB − standard above −1 SD of standard)",
+                    "comparable or better accuracy (You et al. 2020, Table 2)", paired(early, standard, "eb_ticket_matches"),
+                    matching, ">", "")
+    v_match.measured = (f"EB − standard ({'end of training' if step_schedule else 'early stop'}): {fmt_interval(v_match)}; "
+                        f"threshold {matching.value:+.2f} pp")
+
+    ratio = {r["seed"]: max(r["early_seconds"] / r["standard_seconds"], r["early_flops"] / r["standard_flops"])
+             for r in costs}
+    cost_threshold = Threshold(cost_ratio, "ours: You et al. report up to 4.7x energy savings for their settings; "
+                                           f"at most {cost_ratio:g}x of the standard pipeline's cost, set in the params",
+                               "ours")
+    v_cost = judge("cost_saved",
+                   f"At p = {costs[0]['ratio']}, the early-bird pipeline costs ≤ {cost_ratio:g}x the standard one in both "
+                   "measured wall time and FLOPs (the larger of the two ratios per seed)",
+                   "up to 4.7x less energy (You et al. 2020, Fig. 5)", ratio, cost_threshold, "<", "")
+    v_cost.measured = (f"max(wall, FLOP) ratio: {fmt_interval(v_cost, 'x', 3)}; FLOP ratio per seed: "
+                       + ", ".join(f"{r['early_flops'] / r['standard_flops']:.2f}x" for r in costs))
+
+    return [v_early, v_match, v_cost, *earlybird_latency(latency, latency_p)]
+
+
+def earlybird_latency(latency: Mapping[str, list[float]], latency_p: float) -> list[Verdict]:
+    """The slimmed network's forward-pass latency over the dense one's, over interleaved repeats."""
+    pairs = list(zip(latency["pruned"], latency["dense"]))
+    speed = {i: p / d for i, (p, d) in enumerate(pairs)}
+    v_fast = judge("smaller_network_is_faster",
+                   f"The physically pruned network at p = {latency_p} runs a forward pass faster than the dense one "
+                   "(pruned / dense latency < 1, over interleaved repeats)",
+                   "structured pruning cuts FLOPs and latency (You et al. 2020)", speed,
+                   Threshold(1.0, "no number in the paper for this CPU: judged on direction (a ratio below 1 is "
+                                  "faster)", "direction"), "<", "")
+    v_fast.measured = (f"latency ratio {v_fast.estimate:.3f} [{v_fast.interval[0]:.3f}, {v_fast.interval[1]:.3f}] over "
+                       f"{len(pairs)} interleaved repeats (samples, not seeds); medians "
+                       f"{1e3 * sorted(latency['pruned'])[len(pairs) // 2]:.1f} vs {1e3 * sorted(latency['dense'])[len(pairs) // 2]:.1f} ms")
+    return [v_fast]
+
+
+def check_earlybird_params(p: Mapping) -> list[str]:
+    errors = []
+    if len(p["seeds"]) < 2:
+        errors.append(f"'seeds' has {len(p['seeds'])}; the claims compare over seeds and need at least 2")
+    missing = [r for r in p["pipeline_ratios"] if r not in p["ratios"]]
+    if missing or not p["pipeline_ratios"]:
+        errors.append(f"'pipeline_ratios' {p['pipeline_ratios']} must be a non-empty subset of 'ratios' {p['ratios']}")
+    if p["latency_ratio_p"] not in p["pipeline_ratios"]:
+        errors.append(f"'latency_ratio_p' {p['latency_ratio_p']} must be one of 'pipeline_ratios' "
+                      f"{p['pipeline_ratios']}: the claims judge the pipelines and the latency at that p")
+    if p["latency_repeats"] < 2:
+        errors.append("'latency_repeats' must be at least 2 for an interval")
+    return errors
+
+
+PARAM_CHECKS["04_early_tickets"] = check_earlybird_params
+
+
+# --- 03_bert_transfer: Chen et al. 2020 ---------------------------------------------------------------
+def bert_claims(rows: list[dict], transfer: list[dict], sentiment: str, claim_sparsity: float,
+                downstream: list[str], accuracy: str = "test_accuracy") -> list[Verdict]:
+    """Matching, the two controls and MLM transfer, over seeds, from `bert.study` rows (with a "seed")."""
+    def imp_at(task: str, sparsity: float) -> dict:
+        out = {}
+        for seed in sorted({r["seed"] for r in rows if r["task"] == task and r["kind"] == "imp"}):
+            mine = [r for r in rows if r["task"] == task and r["kind"] == "imp" and r["seed"] == seed]
+            out[seed] = min(mine, key=lambda r: abs(r["sparsity"] - sparsity))
+        if not out:
+            raise ValueError(f"no IMP rounds on task {task!r}")
+        return out
+
+    target = 100 * claim_sparsity
+    at = imp_at(sentiment, target)
+    full = {s: r[accuracy] for s, r in imp_at(sentiment, 0.0).items()}
+    imp = {s: r[accuracy] for s, r in at.items()}
+    where = f"{next(iter(at.values()))['sparsity']:.0f}% sparsity"
+    matching = matching_threshold(full, "matching_subnetwork_exists")
+    v_match = judge("matching_subnetwork_exists",
+                    f"On {sentiment}, the IMP subnetwork at {where} (rewound to the pre-trained weights) matches the "
+                    "full fine-tuned model (IMP − full above −1 SD of full)",
+                    "SST-2: matching down to 60% sparsity (Chen et al. 2020, Table 2); no number for this task: the "
+                    "sparsity is ours (claim_sparsity)", paired(imp, full, "matching_subnetwork_exists"), matching, ">", "")
+    v_match.measured = f"IMP − full at {where}: {fmt_interval(v_match)}; threshold {matching.value:+.2f} pp (−1 SD of full)"
+    verdicts = [v_match]
+    for kind, cid, what, paper in [
+            ("random_pruning", "random_pruning_falls_behind", "random pruning at the same sparsity",
+             "random pruning far worse, e.g. MNLI 67.5 vs 82.6 (Chen et al. 2020, Table 2)"),
+            ("random_weights", "pretrained_weights_matter", "the IMP mask on randomly initialised weights",
+             "random re-initialisation fails (Chen et al. 2020, Table 2)")]:
+        control = {r["seed"]: r[accuracy] for r in rows if r["task"] == sentiment and r["kind"] == kind
+                   and r["round"] == at[r["seed"]]["round"]}
+        v = judge(cid, f"On {sentiment} at {where}, {what} is below IMP (IMP − control > 0)", paper,
+                  paired(imp, control, cid, kind), direction_only(f"{kind} on {sentiment}"), ">", "")
+        v.measured = f"IMP − {kind} at {where}: {fmt_interval(v)}"
+        verdicts.append(v)
+    parts = []
+    for task in downstream:
+        full_t = {s: r[accuracy] for s, r in imp_at(task, 0.0).items()}
+        mlm = {r["seed"]: r[accuracy] for r in transfer if r["source"] == "mlm" and r["target"] == task}
+        rand = {r["seed"]: r[accuracy] for r in transfer if r["source"] == "random" and r["target"] == task}
+        parts.append(judge("transfer", "", "", paired(mlm, full_t, "transfer", f"mlm -> {task}"),
+                           matching_threshold(full_t, "transfer"), ">", f"{task}: MLM − full"))
+        parts.append(judge("transfer", "", "", paired(mlm, rand, "transfer", f"random -> {task}"),
+                           direction_only(f"MLM vs random masks on {task}"), ">", f"{task}: MLM − random"))
+    at_transfer = f"{next(r['sparsity'] for r in transfer if r['source'] == 'mlm'):.0f}% sparsity"
+    v_transfer = combine(parts, "transfer",
+                         f"At {at_transfer}, the MLM subnetwork fine-tuned on every downstream task matches the full model "
+                         "(above −1 SD of full) and beats a random mask of the same sparsity",
+                         "the MLM subnetwork at 70% transfers to every GLUE task (Chen et al. 2020, Fig. 3)",
+                         "; ".join(f"{p.measured}: {fmt_interval(p)} (threshold {p.threshold:+.2f})" for p in parts))
+    verdicts.append(v_transfer)
+    return verdicts
+
+
+def check_bert_params(p: Mapping) -> list[str]:
+    errors = []
+    if len(p["seeds"]) < 2:
+        errors.append(f"'seeds' has {len(p['seeds'])}; the claims compare over seeds and need at least 2")
+    if not p["mlm"]:
+        errors.append("'mlm' must be true: the transfer claim judges the MLM subnetwork")
+    missing = [c for c in ["random_pruning", "random_weights"] if c not in p["controls"]]
+    if missing:
+        errors.append(f"'controls' must include {missing} (the claims judge them)")
+    if p["claim_sparsity"] not in p["control_sparsities"]:
+        errors.append("'control_sparsities' must include 'claim_sparsity' (the claims compare IMP with its controls there)")
+    if p["rounds"] * p["prune_fraction"] < p["claim_sparsity"] - 1e-9:
+        errors.append(f"'rounds' x 'prune_fraction' = {p['rounds'] * p['prune_fraction']:g} stops short of "
+                      f"claim_sparsity {p['claim_sparsity']:g}")
+    return errors
+
+
+PARAM_CHECKS["03_bert_transfer"] = check_bert_params

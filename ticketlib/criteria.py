@@ -14,7 +14,7 @@ from collections.abc import Callable, Mapping
 import torch
 from torch import Tensor, nn
 
-from . import pruning, rewind
+from . import cores, pruning, rewind
 from .cache import Cache
 from .data import Dataset, Split
 from .imp import REINIT_SEED_OFFSET, Experiment
@@ -242,7 +242,6 @@ def train_actions(exp: Experiment, data: Dataset, jobs: list[dict], cache: Cache
     `workers` > 1 trains the jobs not yet cached in that many single-threaded processes (each
     loads its own copy of the data): small networks use two cores better that way.
     """
-    import os
     from concurrent.futures import ProcessPoolExecutor
     from multiprocessing import get_context
 
@@ -252,13 +251,13 @@ def train_actions(exp: Experiment, data: Dataset, jobs: list[dict], cache: Cache
     missing = [i for i, payload in enumerate(done) if payload is None]
     cache.hits += len(jobs) - len(missing)
     cache.misses += len(missing)
-    if workers <= 1 or len(missing) <= 1:
+    workers, threads = cores.split(min(workers, max(1, len(missing))))
+    if workers <= 1:
         for i in missing:
             j = jobs[i]
             done[i] = train_action(exp, data, j["seed"], j["mask"], j["mask1"], j["mask0"], Cache(cache.root),
                                    progress)
         return done
-    threads = max(1, (os.cpu_count() or workers) // workers)
     root = str(cache.root) if cache.root is not None else None
     with ProcessPoolExecutor(min(workers, len(missing)), mp_context=get_context("spawn"), initializer=_init_worker,
                              initargs=(exp, data_root, download, threads)) as pool:

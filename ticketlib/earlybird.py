@@ -168,6 +168,8 @@ def pipeline_costs(exp: Experiment, data: data_lib.Dataset, found: dict, ratio: 
     dense_flops = training_flops(found["flops"], examples_seen(dense_iterations, exp.train, n))
     row = {"ratio": ratio, "detected_epoch": found["detected"][ratio], "epochs": found["epochs"][-1],
            "dense_accuracy": found["result"]["test_accuracy"], "dense_seconds": found["seconds"][-1],
+           "dense_final_accuracy": found["result"]["final_test_accuracy"],
+           "standard_final_accuracy": standard["result"]["final_test_accuracy"],
            "dense_flops": dense_flops,
            "standard_accuracy": standard["result"]["test_accuracy"],
            "standard_seconds": found["seconds"][-1] + standard["result"]["seconds"],
@@ -175,12 +177,14 @@ def pipeline_costs(exp: Experiment, data: data_lib.Dataset, found: dict, ratio: 
                standard["flops"], examples_seen(retrain.iterations(n), retrain, n)),
            "params_kept": standard["params"]}
     if early is None:
-        row.update(early_accuracy=float("nan"), early_seconds=float("nan"), early_flops=float("nan"))
+        row.update(early_accuracy=float("nan"), early_final_accuracy=float("nan"), early_seconds=float("nan"),
+                   early_flops=float("nan"))
         return row
     ipe = exp.train.iterations_per_epoch(n)
     searched = row["detected_epoch"] * ipe
     row.update(
         early_accuracy=early["result"]["test_accuracy"],
+        early_final_accuracy=early["result"]["final_test_accuracy"],
         early_seconds=found["seconds"][found["epochs"].index(row["detected_epoch"])] + early["result"]["seconds"],
         early_flops=training_flops(found["flops"], examples_seen(searched, exp.train, n))
         + training_flops(early["flops"], examples_seen(dense_iterations - searched, exp.train, n)),
@@ -189,11 +193,17 @@ def pipeline_costs(exp: Experiment, data: data_lib.Dataset, found: dict, ratio: 
 
 
 def study(exp: Experiment, eb: EarlyBirdConfig, data: data_lib.Dataset, retrain: TrainConfig, seed: int,
-          cache: Cache | None = None, progress: bool = True) -> tuple[dict, dict, dict, list[dict]]:
-    """The search, both pipelines at every ratio, and one cost row per ratio: (found, early, standard, rows)."""
+          cache: Cache | None = None, progress: bool = True,
+          pipeline_ratios: list[float] | None = None) -> tuple[dict, dict, dict, list[dict]]:
+    """The search, both pipelines at each of `pipeline_ratios` (default: every ratio searched), and one cost
+    row per such ratio: (found, early, standard, rows). Detection itself is free for every searched ratio."""
+    pipeline_ratios = list(eb.ratios) if pipeline_ratios is None else list(pipeline_ratios)
+    unknown = [r for r in pipeline_ratios if r not in eb.ratios]
+    if unknown:
+        raise ValueError(f"pipeline ratios {unknown} are not among the searched ratios {eb.ratios}")
     found = search(exp, eb, data, seed, cache, progress)
     early, standard, rows = {}, {}, []
-    for r in eb.ratios:
+    for r in pipeline_ratios:
         early[r] = early_bird_ticket(exp, eb, data, found, r, seed, cache, progress)
         standard[r] = standard_ticket(exp, eb, data, found, r, retrain, seed, cache, progress)
         rows.append(pipeline_costs(exp, data, found, r, early[r], standard[r], retrain))

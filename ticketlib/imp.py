@@ -13,7 +13,7 @@ import torch
 from torch import nn
 
 from . import data as data_lib
-from . import models, pruning, rewind, scores
+from . import cores, models, pruning, rewind, scores
 from .cache import Cache
 from .masks import Mask
 from .train import TrainConfig, resolve_device, train
@@ -259,16 +259,14 @@ def imp_study(exp: Experiment, imp: IMPConfig, data: data_lib.Dataset, seeds: li
     two-threaded one (1.6x here). Finished units go to the same cache either way, and the
     workers' cache hits and misses are added to `cache`'s counters.
     """
-    import os
     from concurrent.futures import ProcessPoolExecutor
     from multiprocessing import get_context
 
     cache = cache or Cache(None)
-    workers = max(1, min(workers, len(seeds)))
+    workers, threads = cores.split(min(workers, len(seeds)))
     if workers == 1:
         outcomes = [_seed_study(exp, imp, data, s, control_levels, controls, cache, progress) for s in seeds]
     else:
-        threads = max(1, (os.cpu_count() or workers) // workers)
         root = str(cache.root) if cache.root is not None else None
         with ProcessPoolExecutor(workers, mp_context=get_context("spawn")) as pool:
             futures = [pool.submit(_seed_study_worker, exp, imp, data_root, download, s, list(control_levels),

@@ -18,7 +18,7 @@ from dataclasses import asdict, dataclass
 import torch
 from torch import Tensor, nn
 
-from . import collapse, pruning, rewind, scores
+from . import collapse, cores, pruning, rewind, scores
 from .cache import Cache
 from .data import Dataset, Split
 from .imp import REINIT_SEED_OFFSET, Experiment, Ticket
@@ -262,16 +262,14 @@ def study(exp: Experiment, data: Dataset, configs: list[PAIConfig], seeds: list[
     cores better as two single-threaded trainings). Finished units go to the same cache either
     way, and a re-run trains only what is missing.
     """
-    import os
     from concurrent.futures import ProcessPoolExecutor
     from multiprocessing import get_context
 
     cache = cache or Cache(None)
     jobs = [(cfg, seed) for cfg in configs for seed in seeds]
-    workers = max(1, min(workers, len(jobs)))
+    workers, threads = cores.split(min(workers, len(jobs)))
     if workers == 1:
         return [train_pruned(exp, data, cfg, seed, cache, progress) for cfg, seed in jobs]
-    threads = max(1, (os.cpu_count() or workers) // workers)
     root = str(cache.root) if cache.root is not None else None
     with ProcessPoolExecutor(workers, mp_context=get_context("spawn"), initializer=_start_worker,
                              initargs=(exp, data_root, download, root, threads)) as pool:

@@ -198,6 +198,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "validate":
         print(f"{len(args.params)} params file(s) valid")
         return 0
+    from .cores import share_under_make
+
+    share_under_make()  # under make -jN: this notebook's share of the cores, for its workers and threads
     for path in args.params:
         try:
             record = execute(path, out_root=args.out, log_output=args.log_output)

@@ -233,11 +233,12 @@ def num_params(model: nn.Module) -> int:
 
 
 @torch.no_grad()
-def latencies(models: Mapping[str, nn.Module], x: torch.Tensor, repeats: int = 20,
-              warmup: int = 3) -> dict[str, float]:
-    """Median wall time in seconds of one eval-mode forward pass on the batch `x`, per model.
+def latency_samples(models: Mapping[str, nn.Module], x: torch.Tensor, repeats: int = 20,
+                    warmup: int = 3) -> dict[str, list[float]]:
+    """Wall time in seconds of each of `repeats` eval-mode forward passes on the batch `x`, per model.
 
-    The models take turns (one pass each per repeat), so a slow spell of the machine hits all alike.
+    The models take turns (one pass each per repeat), so a slow spell of the machine hits all alike
+    and the i-th samples of two models form a pair.
     """
     modes = {name: m.training for name, m in models.items()}
     for m in models.values():
@@ -253,7 +254,13 @@ def latencies(models: Mapping[str, nn.Module], x: torch.Tensor, repeats: int = 2
                 times[name].append(time.perf_counter() - start)
     for name, m in models.items():
         m.train(modes[name])
-    return {name: statistics.median(t) for name, t in times.items()}
+    return times
+
+
+def latencies(models: Mapping[str, nn.Module], x: torch.Tensor, repeats: int = 20,
+              warmup: int = 3) -> dict[str, float]:
+    """Median wall time in seconds of one eval-mode forward pass on the batch `x`, per model (interleaved)."""
+    return {name: statistics.median(t) for name, t in latency_samples(models, x, repeats, warmup).items()}
 
 
 def latency(model: nn.Module, x: torch.Tensor, repeats: int = 20, warmup: int = 3) -> float:
