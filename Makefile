@@ -19,7 +19,7 @@ help:
 	@echo "make test                                 create .venv and run the tests"
 	@echo "make runs/cpu/01_imp.ipynb                re-run one notebook"
 	@echo "make publish [PROFILE=cpu]                copy a complete, current run to results/ and the README"
-	@echo "make benchmark                            masked-training and scoring benchmarks"
+	@echo "make benchmark                            masked training, scoring, k seeds vs one, default vs AVX2 CPU path"
 
 setup: $(STAMP)
 
@@ -62,6 +62,8 @@ publish: $(STAMP)
 benchmark: $(STAMP)
 	$(PY) benchmarks/masked_training.py
 	$(PY) benchmarks/scoring.py
+	$(PY) benchmarks/seeds.py
+	$(PY) benchmarks/cpu_paths.py
 
 # One rule per params file: runs/<profile>/<NN_name>[-variant].ipynb depends on its YAML,
 # its notebook notebooks/<NN_name>.ipynb and the library.

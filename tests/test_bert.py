@@ -294,3 +294,13 @@ def test_bf16_autocast_trains_fp32_weights_and_holds_the_mask(task) -> None:
     run = bert.finetune(setup, task, mask, seed=0, progress=False)
     assert all(t.dtype == torch.float32 and torch.all(t[~mask[n]] == 0) for n, t in run.trained.items())
     assert 0.0 <= run.test_accuracy <= 1.0
+
+
+def test_precision_as_asked_or_auto_by_capability(monkeypatch) -> None:
+    assert bert.resolve_precision("fp32") == ("fp32", "set in the params")
+    assert bert.resolve_precision("bf16")[0] == "bf16"
+    with pytest.raises(ValueError, match="precision"):
+        bert.resolve_precision("fp16")
+    monkeypatch.setenv("ONEDNN_MAX_CPU_ISA", "AVX2")  # kernels capped at AVX2: bf16 would be emulated
+    ran, why = bert.resolve_precision("auto", "cpu")
+    assert ran == "fp32" and "emulated" in why and "AVX2" in why

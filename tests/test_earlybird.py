@@ -128,3 +128,9 @@ def test_imp_round_distances_hand_counted():
     assert [r["fixed_distance"] for r in rows[1:]] == [4 / 8, 2 / 8]
     assert [r["fixed_to_final"] for r in rows] == [2 / 8, 2 / 8, 0.0]
     assert rows[0]["distance"] != rows[0]["distance"]  # NaN: no previous round
+
+
+def test_pipelines_only_at_searched_ratios() -> None:
+    eb = earlybird.EarlyBirdConfig(ratios=[0.3, 0.5])
+    with pytest.raises(ValueError, match=r"pipeline ratios \[0.9\]"):
+        earlybird.study(None, eb, None, None, seed=0, pipeline_ratios=[0.9])  # refused before any training

@@ -193,3 +193,33 @@ def test_config_rejects_unknown_methods_and_controls() -> None:
         pai.PAIConfig("snip", 1.0, control="flip")
     with pytest.raises(ValueError, match="batch"):
         pai.make_scorer("snip", bottleneck_mlp())
+
+
+def test_imp_reach_check_refuses_rounds_short_of_one_shot_collapse() -> None:
+    from ticketlib import models
+
+    torch.manual_seed(0)
+    net = models.build("vgg11", (1, 32, 32), 10, width=0.0625)
+    reach, one_shot = pai.check_imp_reaches_collapse(net, (1, 32, 32), rounds=40, fraction=0.3, tol=0.1)
+    assert reach == pytest.approx(40 * math.log10(1 / 0.7)) and 0 < one_shot < reach
+    with pytest.raises(ValueError, match=r"imp_rounds = 2 .* use imp_rounds >= \d+"):
+        pai.check_imp_reaches_collapse(net, (1, 32, 32), rounds=2, fraction=0.2, tol=0.1)
+
+
+@pytest.mark.parametrize("profile", ["cpu", "paper"])
+def test_every_conservation_params_file_can_judge_iteration_avoids_collapse(profile) -> None:
+    """Data-free and cheap: one-shot magnitude at init of each params file's IMP network must collapse
+    before IMP's last round, or the notebook refuses the file before training."""
+    from pathlib import Path
+
+    from ticketlib import config, models
+
+    for path in sorted(Path(__file__).resolve().parents[1].glob(f"params/{profile}/02_conservation*.yaml")):
+        _, p = config.resolve(path)
+        cifar = p["dataset"].startswith("cifar")
+        channels, size = (3, 32) if cifar else (1, 28)
+        classes = 100 if p["dataset"] == "cifar100" else 10
+        shape = (channels, p["pad_to"] or size, p["pad_to"] or size)
+        torch.manual_seed(0)
+        net = models.build(p["model"], shape, classes, **p["model_kwargs"])
+        pai.check_imp_reaches_collapse(net, shape, p["imp_rounds"], p["imp_fraction"], p["search_tol"])

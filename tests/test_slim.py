@@ -217,3 +217,10 @@ def test_ticket_mask_ranks_only_the_slimmable_layers():
     assert list(mask) == slim.slimmable_bn_names(model)
     assert mask.num_kept() == mask.num_total() - round(0.5 * mask.num_total())
     slim.slim(model, mask)
+
+
+def test_latency_samples_are_paired_interleaved_repeats() -> None:
+    a, b = nn.Linear(8, 8), nn.Sequential(nn.Linear(8, 8), nn.ReLU())
+    samples = slim.latency_samples({"a": a, "b": b}, torch.randn(4, 8), repeats=5, warmup=1)
+    assert set(samples) == {"a", "b"} and all(len(v) == 5 and min(v) > 0 for v in samples.values())
+    assert a.training and b.training  # modes restored
