@@ -348,3 +348,28 @@ def test_anatomy_claims_refuse_a_missing_training() -> None:
                         [98.2, 98.1], [97.6, 97.5])
     with pytest.raises(ValueError, match="kind': 'random'"):
         claims.anatomy_claims(rows, supermask_rows([94.0, 95.0]), 15, 3.58, "lenet_300_100", "mnist")
+
+
+def test_earlybird_and_anatomy_params_refused_without_the_judged_runs() -> None:
+    eb = {"seeds": [0, 1, 2], "ratios": [0.3, 0.5, 0.7], "pipeline_ratios": [0.5], "latency_ratio_p": 0.5,
+          "latency_repeats": 30}
+    assert claims.check_params("04_early_tickets", eb) == []
+    assert "pipeline_ratios" in claims.check_params("04_early_tickets", {**eb, "pipeline_ratios": [0.9]})[0]
+    assert "latency_ratio_p" in claims.check_params("04_early_tickets", {**eb, "latency_ratio_p": 0.3})[0]
+    assert "seeds" in claims.check_params("04_early_tickets", {**eb, "seeds": [0]})[0]
+    anatomy = {"seeds": [0, 1], "criteria_trained": ["large_final", "magnitude_increase", "random"],
+               "mask1_actions": ["signed_constant", "random_sign_constant"],
+               "supermask_criteria": ["large_final_same_sign"], "claim_level": 3.6, "criteria_levels": [3.6],
+               "action_levels": [21.1, 3.6]}
+    assert claims.check_params("05_anatomy", anatomy) == []
+    assert "criteria_trained" in claims.check_params("05_anatomy", {**anatomy, "criteria_trained": ["random"]})[0]
+    assert "action_levels" in claims.check_params("05_anatomy", {**anatomy, "action_levels": [21.1]})[0]
+
+
+def test_every_params_file_of_every_profile_can_be_judged() -> None:
+    from pathlib import Path
+
+    from ticketlib import config
+
+    for path in sorted(Path(__file__).resolve().parents[1].glob("params/*/*.yaml")):
+        config.resolve(path)  # raises ParamError naming the problem
