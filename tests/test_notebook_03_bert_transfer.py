@@ -52,3 +52,12 @@ def test_smoke_run_records_claims_and_transfer_matrix(tmp_path, monkeypatch) -> 
     # the record's per-seed rows re-judge to the recorded verdicts
     again = claims.bert_claims(runs, transfer, "rotten_tomatoes", 0.5, list(TASKS))
     assert [(v.id, v.verdict) for v in again] == [(c["id"], c["verdict"]) for c in record["claims"]]
+    # the diagnostics of the mask's fit: a (mean, low, high) interval each, the mean inside its interval
+    fit = metrics["mask_fit"]
+    assert set(fit) == {"own - another seed's ticket", "IMP - one-shot (pre-trained)", "MLM mask - one-shot (pre-trained)"}
+    for mean, low, high in fit.values():
+        assert low <= mean <= high
+    one_shot = {r["seed"]: r["test_accuracy"] for r in runs if r["task"] == "rotten_tomatoes" and r["kind"] == "one_shot"}
+    imp50 = {r["seed"]: r["test_accuracy"] for r in runs
+             if r["task"] == "rotten_tomatoes" and r["kind"] == "imp" and r["round"] == 1}
+    assert fit["IMP - one-shot (pre-trained)"][0] == pytest.approx(sum(imp50[s] - one_shot[s] for s in (0, 1)) / 2)
