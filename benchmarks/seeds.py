@@ -5,8 +5,9 @@ networks use the cores better as several single-threaded trainings than as one m
 `imp.imp_study` (01, 05), `pai.study` (02) and `criteria.train_actions` (05) train seeds in worker
 processes, one core each (`ticketlib.cores.split`). This benchmark times a LeNet-300-100 IMP unit (a masked
 training of `--iterations` on real MNIST) for 1 seed in-process on all cores, and for k seeds through the
-same worker pool, and prints the wall time of k seeds over one seed's. On 2 cores, k = 2 costs about as
-much as 1, and k = 3 as much as k = 4 (seeds run in pairs): 01 therefore runs 4 seeds.
+same worker pool, and prints the wall time of k seeds over one seed's. Measured alone on the 2-core
+development machine at --iterations 10000 (01's round): k = 2 costs 1.59x one seed (0.80x per seed),
+k = 3 2.75x and k = 4 2.70x: seeds run in pairs, so 01 and 05 run 4 seeds, as cheap as 3.
 
     .venv/bin/python benchmarks/seeds.py [--iterations 2000] [--seeds 1 2 3 4]
 """
