@@ -2,10 +2,10 @@
 
 Runs of the same params on two CPU paths (say the default path and `ATEN_CPU_CAPABILITY=avx2
 ONEDNN_MAX_CPU_ISA=AVX2`, or two machines) differ in the last digits: different vector units sum in a
-different order. A verdict judged on an interval over seeds should not flip. This prints, per run, the CPU
-each record names (model, ATen capability, oneDNN ISA, threads) and its wall time, says when the two
-sides came from different capabilities, then every claim's verdict, estimate and interval on both sides,
-marking the verdicts that differ. Exit status 1 when a verdict differs, 0 otherwise.
+different order. A verdict judged on an interval over seeds should not flip. This prints, per run, the scorecard's own
+run notes for both records (wall time, ATen capability, oneDNN ISA, threads, and a warning when the
+capabilities differ), then every claim's verdict, estimate and interval on both sides, marking the
+verdicts that differ. Exit status 1 when a verdict differs (or is missing on the second side), 0 otherwise.
 
     .venv/bin/python benchmarks/cpu_verdicts.py runs/cpu /path/to/other/runs/cpu [--runs 01_imp 02_conservation]
 """
@@ -29,13 +29,6 @@ def load_records(folder: Path, runs: list[str] | None) -> dict[str, dict]:
     return records
 
 
-def cpu_line(record: dict) -> str:
-    """The CPU and wall time a record names."""
-    cpu = record.get("provenance", {}).get("cpu", {})
-    return (f"{cpu.get('model', '?')}, ATen {cpu.get('capability', '?')}, oneDNN ISA {cpu.get('onednn_max_isa', '?')}, "
-            f"{record.get('provenance', {}).get('threads', '?')} threads, {record.get('seconds', float('nan')):.0f} s")
-
-
 def interval_text(claim: dict) -> str:
     low, high = claim.get("interval", [None, None])
     if low is None or low == high:
@@ -43,37 +36,32 @@ def interval_text(claim: dict) -> str:
     return f"{claim['estimate']:.4g} [{low:.4g}, {high:.4g}]"
 
 
-def compare(a: dict[str, dict], b: dict[str, dict], names: tuple[str, str]) -> list[str]:
-    """Lines of the comparison; the last says how many verdicts differ."""
+def compare(a: dict[str, dict], b: dict[str, dict], names: tuple[str, str]) -> tuple[list[str], int]:
+    """(lines of the comparison, number of verdicts that differ); the last line says how many differ.
+
+    Each run's two records are described by the scorecard's own `report.run_notes` (wall time, CPU capability,
+    oneDNN ISA, threads, and a warning when the capabilities differ)."""
+    from ticketlib.report import run_notes
+
     lines, differ, compared = [], 0, 0
     for run in sorted(set(a) & set(b)):
-        ra, rb = a[run], b[run]
         lines.append(f"## {run}")
-        lines.append(f"- {names[0]}: {cpu_line(ra)}")
-        lines.append(f"- {names[1]}: {cpu_line(rb)}")
-        cap_a = ra.get("provenance", {}).get("cpu", {}).get("capability")
-        cap_b = rb.get("provenance", {}).get("cpu", {}).get("capability")
-        if cap_a != cap_b:
-            lines.append(f"- the two records come from different CPU capabilities ({cap_a} vs {cap_b})")
-        claims_b = {c["id"]: c for c in rb.get("claims", [])}
-        lines.append(f"| claim | {names[0]} | {names[1]} | same verdict |")
-        lines.append("| --- | --- | --- | --- |")
-        for claim in ra.get("claims", []):
+        notes = run_notes([a[run], b[run]])
+        lines += [f"- {names[0]}: {notes[0]}", f"- {names[1]}: {notes[1]}", *(f"- {n}" for n in notes[2:])]
+        claims_b = {c["id"]: c for c in b[run].get("claims", [])}
+        lines += [f"| claim | {names[0]} | {names[1]} | same verdict |", "| --- | --- | --- | --- |"]
+        for claim in a[run].get("claims", []):
             other = claims_b.get(claim["id"])
-            if other is None:
-                lines.append(f"| {claim['id']} | {claim['verdict']}: {interval_text(claim)} | (missing) | no |")
-                differ += 1
-                continue
-            same = claim["verdict"] == other["verdict"]
-            differ += not same
-            compared += 1
-            lines.append(f"| {claim['id']} | {claim['verdict']}: {interval_text(claim)} | "
-                         f"{other['verdict']}: {interval_text(other)} | {'yes' if same else '**no**'} |")
+            same = other is not None and claim["verdict"] == other["verdict"]
+            compared, differ = compared + 1, differ + (not same)
+            right = f"{other['verdict']}: {interval_text(other)}" if other else "(missing)"
+            lines.append(f"| {claim['id']} | {claim['verdict']}: {interval_text(claim)} | {right} | "
+                         f"{'yes' if same else '**no**'} |")
     only = sorted(set(a) ^ set(b))
     if only:
         lines.append(f"runs on one side only (not compared): {', '.join(only)}")
     lines.append(f"{differ} of {compared} verdicts differ")
-    return lines
+    return lines, differ
 
 
 def main() -> int:
@@ -82,10 +70,10 @@ def main() -> int:
     parser.add_argument("second", type=Path)
     parser.add_argument("--runs", nargs="*", help="run names to compare (default: every run on both sides)")
     args = parser.parse_args()
-    lines = compare(load_records(args.first, args.runs), load_records(args.second, args.runs),
-                    (str(args.first), str(args.second)))
+    lines, differ = compare(load_records(args.first, args.runs), load_records(args.second, args.runs),
+                            (str(args.first), str(args.second)))
     print("\n".join(lines))
-    return 1 if not lines[-1].startswith("0 of") else 0
+    return 1 if differ else 0
 
 
 if __name__ == "__main__":
