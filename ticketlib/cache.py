@@ -1,18 +1,27 @@
 """A content-addressed cache for expensive units (a training run, an IMP round).
 
-Each unit is stored under `<root>/<hash of its config>/` as `payload.pt` plus
-`meta.json` (the config and the payload's SHA-256). Entries are written into a
-temporary folder and renamed into place, so an interrupted run leaves no half
-entry; a re-run with the same config reuses it; an entry whose checksum or
-contents do not verify is reported, removed and recomputed, never trusted.
+Each unit is stored under `<root>/<hash of its key>/` as `payload.pt` plus `meta.json`: the key,
+the payload's SHA-256, and where and how it was computed (device, numerical policy, versions,
+seconds), which identify nothing and so stay out of the key. Keys come from the configs
+(`unit_key`: a dataclass contributes its `key()` if it has one, else all its fields), so a field
+that does not change a unit's result (IMP's number of rounds, the early-bird detector's ε) is left
+out in one place. Payloads are stored and returned on the CPU, fresh or cached alike.
+
+Entries are written into a temporary folder and renamed into place. The rename is the commit: an
+interrupted run leaves no half entry, and when two workers (processes, Dask workers, Slurm jobs on a
+shared filesystem) compute the same unit, the first rename wins and the second worker drops its copy
+(units are pure functions of their keys). An entry whose checksum or contents do not verify is
+reported, removed and recomputed, never trusted. See ARCHITECTURE.md, "Units and the cache".
 """
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import os
 import shutil
 import tempfile
+import time
 import warnings
 from collections.abc import Callable
 from pathlib import Path
@@ -31,6 +40,42 @@ def canonical(config: Any) -> str:
 def config_hash(config: Any) -> str:
     """16 hex digits naming a config's folder (stable across runs and machines; a test pins it)."""
     return hashlib.sha256(canonical({"v": CACHE_VERSION, "config": config}).encode()).hexdigest()[:16]
+
+
+def unit_key(unit: str, **parts: Any) -> dict:
+    """The cache key of a unit: its kind plus its parts, each config reduced to what identifies results.
+
+    A part with a `key()` method (e.g. `Experiment`, which leaves out the device) gives that; any other
+    dataclass gives all its fields; plain values stay as they are.
+    """
+    def reduce(part: Any) -> Any:
+        if hasattr(part, "key") and callable(part.key):
+            return part.key()
+        if dataclasses.is_dataclass(part) and not isinstance(part, type):
+            return dataclasses.asdict(part)
+        return part
+
+    return {"unit": unit, **{name: reduce(part) for name, part in parts.items()}}
+
+
+def to_cpu(payload: Any) -> Any:
+    """`payload` with every tensor (inside dicts, lists, tuples) moved to the CPU."""
+    if isinstance(payload, torch.Tensor):
+        return payload.detach().cpu()
+    if isinstance(payload, dict):
+        return {k: to_cpu(v) for k, v in payload.items()}
+    if isinstance(payload, (list, tuple)):
+        return type(payload)(to_cpu(v) for v in payload)
+    return payload
+
+
+def unit_meta(device: str | None, seconds: float | None) -> dict:
+    """Where and how a unit was computed: device, numerical policy, versions, wall seconds."""
+    from . import __version__
+    from .device import policy
+
+    return {"device": device, "policy": policy(), "seconds": seconds,
+            "versions": {"torch": torch.__version__, "ticketlib": __version__}}
 
 
 def _sha256(path: Path) -> str:
@@ -72,30 +117,49 @@ class Cache:
             shutil.rmtree(folder, ignore_errors=True)
             return None
 
-    def put(self, config: Any, payload: Any) -> None:
-        """Store atomically: write a temporary folder, then rename it into place."""
+    def put(self, config: Any, payload: Any, meta: dict | None = None) -> bool:
+        """Store atomically: write a temporary folder, then rename it into place.
+
+        Returns False when another worker stored the same unit first (its entry is kept: same key,
+        same result), True when this call's entry landed.
+        """
         if self.root is None:
-            return
+            return False
         self.root.mkdir(parents=True, exist_ok=True)
         folder = self.path(config)
         tmp = Path(tempfile.mkdtemp(dir=self.root, prefix=".tmp-"))
         try:
             torch.save(payload, tmp / "payload.pt")
-            meta = {"config": json.loads(canonical(config)), "sha256": _sha256(tmp / "payload.pt")}
-            (tmp / "meta.json").write_text(json.dumps(meta, indent=1, sort_keys=True))
-            if folder.exists():
-                shutil.rmtree(folder)
-            os.replace(tmp, folder)
+            record = {"config": json.loads(canonical(config)), "sha256": _sha256(tmp / "payload.pt"),
+                      "meta": meta or {}}
+            (tmp / "meta.json").write_text(json.dumps(record, indent=1, sort_keys=True, default=str))
+            try:
+                os.rename(tmp, folder)  # fails if the folder exists: the first writer wins
+            except OSError:
+                if not folder.exists():
+                    raise
+                return False
+            return True
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
 
-    def cached(self, config: Any, compute: Callable[[], Any]) -> Any:
-        """`get(config)` if stored, else `compute()`, stored before it is returned."""
+    def meta(self, config: Any) -> dict | None:
+        """The stored metadata of a unit (device, policy, versions, seconds), or None if absent."""
+        if self.root is None or not (self.path(config) / "meta.json").exists():
+            return None
+        return json.loads((self.path(config) / "meta.json").read_text()).get("meta", {})
+
+    def cached(self, config: Any, compute: Callable[[], Any], device: str | None = None) -> Any:
+        """`get(config)` if stored, else `compute()` (moved to the CPU), stored before it is returned.
+
+        `device` names where the unit runs (e.g. "cpu (2 cores)"): recorded in its metadata, not its key.
+        """
         payload = self.get(config)
         if payload is not None:
             self.hits += 1
             return payload
         self.misses += 1
-        payload = compute()
-        self.put(config, payload)
+        start = time.perf_counter()
+        payload = to_cpu(compute())
+        self.put(config, payload, unit_meta(device, time.perf_counter() - start))
         return payload

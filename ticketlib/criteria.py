@@ -14,14 +14,14 @@ from collections.abc import Callable, Mapping
 import torch
 from torch import Tensor, nn
 
-from . import cores, pruning, rewind
-from .cache import Cache
+from . import execute, pruning, rewind
+from .cache import Cache, unit_key
+from .device import describe
 from .data import Dataset, Split
-from .imp import REINIT_SEED_OFFSET, Experiment
+from .experiment import ACTION_SEED_OFFSET, REINIT_SEED_OFFSET, Experiment
 from .masks import Mask
 from .train import evaluate, train
 
-ACTION_SEED_OFFSET = 15485863  # reshuffles and random signs draw from seeds no ticket uses
 
 
 def _percentile_rank(x: Tensor) -> Tensor:
@@ -130,8 +130,8 @@ def random_sign_constant(model: nn.Module, mask: Mask, init_state: Mapping[str, 
     params = dict(model.named_parameters())
     for name, keep in mask.items():
         theta0 = init_state[name]
-        signs = torch.randint(0, 2, theta0.shape, generator=generator).to(theta0.dtype) * 2 - 1
-        value = signs * theta0.float().std().to(theta0.dtype) * keep.to(theta0.dtype)
+        signs = torch.randint(0, 2, theta0.shape, generator=generator).to(theta0.device, theta0.dtype) * 2 - 1
+        value = signs * theta0.float().std().to(theta0.dtype) * keep.to(theta0.device, theta0.dtype)
         params[name].copy_(value.to(params[name].device))
     return model
 
@@ -191,8 +191,8 @@ def mask_digest(mask: Mask) -> str:
 
 def action_key(exp: Experiment, seed: int, mask: Mask, mask1: str, mask0: str) -> dict:
     """The cache key of one `train_action` unit."""
-    return {"unit": "anatomy_train", "experiment": exp.key(), "seed": seed, "mask": mask_digest(mask),
-            "density": mask.density(), "mask1": mask1, "mask0": mask0}
+    return unit_key("anatomy_train", experiment=exp, seed=seed, mask=mask_digest(mask), density=mask.density(),
+                    mask1=mask1, mask0=mask0)
 
 
 def train_action(exp: Experiment, data: Dataset, seed: int, mask: Mask, mask1: str = "rewind", mask0: str = "zero",
@@ -217,53 +217,29 @@ def train_action(exp: Experiment, data: Dataset, seed: int, mask: Mask, mask1: s
         result = train(model, data, exp.train, seed=seed, progress=progress, **kwargs)
         return {"mask": dict(mask), "result": result.summary(), "history": result.history}
 
-    return cache.cached(key, compute)
+    return cache.cached(key, compute, describe(exp.device))
 
 
-_WORKER_DATA: Dataset | None = None
-
-
-def _init_worker(exp: Experiment, data_root: str, download: bool, threads: int) -> None:
-    global _WORKER_DATA
-    torch.set_num_threads(threads)
-    _WORKER_DATA = exp.load_data(root=data_root, download=download)
-
-
-def _train_action_worker(exp: Experiment, job: dict, cache_root: str | None) -> dict:
-    return train_action(exp, _WORKER_DATA, job["seed"], job["mask"], job["mask1"], job["mask0"],
-                        Cache(cache_root), progress=False)
-
-
-def train_actions(exp: Experiment, data: Dataset, jobs: list[dict], cache: Cache | None = None,
+def train_actions(exp: Experiment, data: Dataset | None, jobs: list[dict], cache: Cache | None = None,
                   progress: bool = True, workers: int = 1, data_root: str = "data",
-                  download: bool = False) -> list[dict]:
+                  download: bool = False, executor: str | None = None) -> list[dict]:
     """`train_action` for every job ({"seed", "mask", "mask1", "mask0"}), in order.
 
-    `workers` > 1 trains the jobs not yet cached in that many single-threaded processes (each
-    loads its own copy of the data): small networks use two cores better that way.
+    The jobs not yet cached are units run through `execute.map_units` on the `executor` backend
+    (`workers` > 1: that many single-threaded trainings at once, which small networks use best).
     """
-    from concurrent.futures import ProcessPoolExecutor
-    from multiprocessing import get_context
-
     cache = cache or Cache(None)
     jobs = [{"mask1": "rewind", "mask0": "zero", **job} for job in jobs]
     done = [cache.get(action_key(exp, j["seed"], j["mask"], j["mask1"], j["mask0"])) for j in jobs]
     missing = [i for i, payload in enumerate(done) if payload is None]
     cache.hits += len(jobs) - len(missing)
     cache.misses += len(missing)
-    workers, threads = cores.split(min(workers, max(1, len(missing))))
-    if workers <= 1:
-        for i in missing:
-            j = jobs[i]
-            done[i] = train_action(exp, data, j["seed"], j["mask"], j["mask1"], j["mask0"], Cache(cache.root),
-                                   progress)
-        return done
-    root = str(cache.root) if cache.root is not None else None
-    with ProcessPoolExecutor(min(workers, len(missing)), mp_context=get_context("spawn"), initializer=_init_worker,
-                             initargs=(exp, data_root, download, threads)) as pool:
-        futures = {i: pool.submit(_train_action_worker, exp, jobs[i], root) for i in missing}
-        for i, future in futures.items():
-            done[i] = future.result()
+    fresh = Cache(cache.root)  # its own counters: the misses are counted above
+    trained = execute.map_units(train_action, exp, [jobs[i] for i in missing], data=data, cache=fresh,
+                                workers=workers, backend=executor, progress=progress, data_root=data_root,
+                                download=download)
+    for i, payload in zip(missing, trained):
+        done[i] = payload
     return done
 
 

@@ -17,14 +17,16 @@ Every unit is cached like an IMP round.
 from __future__ import annotations
 
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, replace
 
 import torch
 
 from . import data as data_lib
-from .cache import Cache
+from .cache import Cache, unit_key
+from .device import describe
 from .distance import EarlyBird, bn_l1, channel_mask, consecutive_distances, distance, distance_matrix
-from .imp import Experiment, Ticket
+from .experiment import Experiment
+from .imp import Ticket
 from .masks import Mask
 from .pruning import prune_to_density
 from .rewind import Step, capture
@@ -47,6 +49,11 @@ class EarlyBirdConfig:
         if self.l1 < 0:
             raise ValueError(f"l1 must be non-negative, got {self.l1}")
 
+    def key(self) -> dict:
+        """What identifies the dense run: not the detector's ε and window (detection is recomputed from
+        the stored masks, so changing them reuses the dense training)."""
+        return {"ratios": list(self.ratios), "l1": self.l1}
+
 
 def examples_seen(iterations: int, cfg: TrainConfig, train_size: int) -> int:
     """Training examples processed in `iterations` steps (whole epochs of `train_size`, then full batches)."""
@@ -64,17 +71,19 @@ def search(exp: Experiment, eb: EarlyBirdConfig, data: data_lib.Dataset, seed: i
            cache: Cache | None = None, progress: bool = True) -> dict:
     """The dense training with L1 on γ, its channel masks before every epoch, and the early-bird detections.
 
-    Returns (and caches) a dict: `epochs` (checks 0..E), `seconds` (wall time from the start of training
-    to each check), `masks` {ratio: [Mask per epoch]}, `detected` {ratio: epoch or None},
-    `distances` {ratio: [d(m_e-1, m_e)]}, `eb_state` {ratio: weights at detection}, `final_state`,
-    `result` and `history` of the dense run, `flops` (forward FLOPs per example of the dense network).
+    Returns a dict: `epochs` (checks 0..E), `seconds` (wall time from the start of training to each
+    check), `masks` {ratio: [Mask per epoch]}, `detected` {ratio: epoch or None}, `distances` {ratio:
+    [d(m_e-1, m_e)]}, `eb_state` {ratio: weights at detection}, `final_state`, `result` and `history` of
+    the dense run, `flops` (forward FLOPs per example of the dense network). The dense run is one unit
+    keyed without ε and window: detection is recomputed from its masks, and the weights at a detection
+    epoch the run did not keep come from `dense_state_at`.
     """
     cache = cache or Cache(None)
     ipe = exp.train.iterations_per_epoch(len(data.train))
     if Step(exp.train.eval_every).iteration(ipe) != ipe:
         raise ValueError(f"early-bird search draws masks before each epoch: eval_every must be '1ep', "
                          f"got {exp.train.eval_every!r}")
-    key = {"unit": "earlybird_search", "experiment": exp.key(), "earlybird": asdict(eb), "seed": seed}
+    key = unit_key("earlybird_search", experiment=exp, earlybird=eb, seed=seed)
 
     def compute() -> dict:
         model = exp.build_model(data, seed)
@@ -82,8 +91,7 @@ def search(exp: Experiment, eb: EarlyBirdConfig, data: data_lib.Dataset, seed: i
         detectors = {r: EarlyBird(eb.epsilon, eb.window) for r in eb.ratios}
         epochs, seconds = [], []
         masks: dict[float, list[dict]] = {r: [] for r in eb.ratios}
-        detected: dict[float, int | None] = {r: None for r in eb.ratios}
-        eb_state: dict[float, dict] = {}
+        states: dict[int, dict] = {}
         last = exp.train.iterations(len(data.train))
         start = time.perf_counter()
 
@@ -96,21 +104,51 @@ def search(exp: Experiment, eb: EarlyBirdConfig, data: data_lib.Dataset, seed: i
                 mask = channel_mask(net, r, names=names)
                 masks[r].append(dict(mask))
                 # the check after the last epoch precedes no epoch: it is drawn, not a detection
-                if detectors[r].push(mask) and detected[r] is None and iteration < last:
-                    detected[r] = epoch
-                    eb_state[r] = capture(net)
+                if detectors[r].push(mask) and detectors[r].fired_at == len(epochs) - 1 and iteration < last:
+                    states.setdefault(epoch, capture(net))
             seconds.append(time.perf_counter() - start)
 
         result = train(model, data, exp.train, seed=seed, extra_loss=bn_l1(eb.l1) if eb.l1 else None,
                        on_eval=on_eval, progress=progress)
-        return {"epochs": epochs, "seconds": seconds, "masks": masks, "detected": detected,
-                "eb_state": eb_state, "final_state": capture(model), "result": result.summary(),
-                "history": result.history, "flops": flops(model, tuple(data.input_shape))}
+        return {"epochs": epochs, "seconds": seconds, "masks": masks, "states": states,
+                "final_state": capture(model), "result": result.summary(), "history": result.history,
+                "flops": flops(model, tuple(data.input_shape))}
 
-    payload = cache.cached(key, compute)
+    payload = cache.cached(key, compute, describe(exp.device))
     payload["masks"] = {r: [Mask(m) for m in ms] for r, ms in payload["masks"].items()}
     payload["distances"] = {r: consecutive_distances(ms) for r, ms in payload["masks"].items()}
+    payload["detected"] = detect(payload["masks"], payload["epochs"], eb)
+    payload["eb_state"] = {r: payload["states"][e] if e in payload["states"]
+                           else dense_state_at(exp, eb, data, seed, e, cache, progress)
+                           for r, e in payload["detected"].items() if e is not None}
     return payload
+
+
+def detect(masks: dict[float, list[Mask]], epochs: list[int], eb: EarlyBirdConfig) -> dict[float, int | None]:
+    """Per ratio, the first epoch at which `EarlyBird(eb.epsilon, eb.window)` fires on the masks drawn
+    before each epoch (the check after the last epoch precedes no training and never counts)."""
+    detected: dict[float, int | None] = {}
+    for r in eb.ratios:
+        detector = EarlyBird(eb.epsilon, eb.window)
+        fired = [i for i, mask in enumerate(masks[r][:-1]) if detector.push(mask)]
+        detected[r] = epochs[fired[0]] if fired else None
+    return detected
+
+
+def dense_state_at(exp: Experiment, eb: EarlyBirdConfig, data: data_lib.Dataset, seed: int, epoch: int,
+                   cache: Cache | None = None, progress: bool = True) -> dict:
+    """The dense run's weights after `epoch` epochs, trained again up to there (training is deterministic,
+    so they equal the search's own): needed when ε or the window changed after the search ran."""
+    cache = cache or Cache(None)
+    key = unit_key("earlybird_state", experiment=exp, earlybird=eb, seed=seed, epoch=epoch)
+
+    def compute() -> dict:
+        model = exp.build_model(data, seed)
+        train(model, data, replace(exp.train, duration=f"{epoch}ep"), seed=seed,
+              extra_loss=bn_l1(eb.l1) if eb.l1 else None, progress=progress)
+        return {"state": capture(model)}
+
+    return cache.cached(key, compute, describe(exp.device))["state"]
 
 
 def distance_matrices(found: dict) -> dict[float, torch.Tensor]:
@@ -142,22 +180,21 @@ def early_bird_ticket(exp: Experiment, eb: EarlyBirdConfig, data: data_lib.Datas
         return None
     cache = cache or Cache(None)
     ipe = exp.train.iterations_per_epoch(len(data.train))
-    key = {"unit": "earlybird_continue", "experiment": exp.key(), "earlybird": asdict(eb), "seed": seed,
-           "ratio": ratio, "epoch": epoch}
+    key = unit_key("earlybird_continue", experiment=exp, earlybird=eb, seed=seed, ratio=ratio, epoch=epoch)
     mask = found["masks"][ratio][found["epochs"].index(epoch)]
     return cache.cached(key, lambda: train_slimmed(exp, data, found["eb_state"][ratio], mask, exp.train, seed,
-                                                   start_iteration=epoch * ipe, progress=progress))
+                                                   start_iteration=epoch * ipe, progress=progress),
+                        describe(exp.device))
 
 
 def standard_ticket(exp: Experiment, eb: EarlyBirdConfig, data: data_lib.Dataset, found: dict, ratio: float,
                     retrain: TrainConfig, seed: int, cache: Cache | None = None, progress: bool = True) -> dict:
     """Standard pipeline at `ratio`: slim the fully trained network by its final mask, retrain under `retrain`."""
     cache = cache or Cache(None)
-    key = {"unit": "earlybird_standard", "experiment": exp.key(), "earlybird": asdict(eb), "seed": seed,
-           "ratio": ratio, "retrain": retrain.to_dict()}
+    key = unit_key("earlybird_standard", experiment=exp, earlybird=eb, seed=seed, ratio=ratio, retrain=retrain)
     mask = found["masks"][ratio][-1]
     return cache.cached(key, lambda: train_slimmed(exp, data, found["final_state"], mask, retrain, seed,
-                                                   progress=progress))
+                                                   progress=progress), describe(exp.device))
 
 
 def pipeline_costs(exp: Experiment, data: data_lib.Dataset, found: dict, ratio: float, early: dict | None,

@@ -13,47 +13,15 @@ import torch
 from torch import nn
 
 from . import data as data_lib
-from . import cores, models, pruning, rewind, scores
-from .cache import Cache
+from . import execute, models, pruning, rewind, scores
+from .cache import Cache, unit_key
+from .device import describe
 from .masks import Mask
-from .train import TrainConfig, resolve_device, train
+from .experiment import RANDOM_MASK_SEED_OFFSET, REINIT_SEED_OFFSET, Experiment
+from .train import train
 
 CONTROLS = ("reinit", "random_mask")
 FRACTION_OF = ("remaining", "original")
-REINIT_SEED_OFFSET = 7919  # controls draw their randomness from seeds no ticket uses
-RANDOM_MASK_SEED_OFFSET = 104729
-
-
-@dataclass
-class Experiment:
-    """A model, a dataset and a training recipe: everything a training run depends on but its seed and mask."""
-
-    model: str
-    dataset: str
-    train: TrainConfig
-    model_kwargs: dict = field(default_factory=dict)
-    val_size: int = 5000
-    train_size: int | None = None
-    test_size: int | None = None
-    data_seed: int = 0
-    device: str = "auto"
-
-    def key(self) -> dict:
-        """What identifies results (the device is left out: it is where, not what)."""
-        key = asdict(self)
-        key.pop("device")
-        return key
-
-    def load_data(self, root: str = "data", download: bool = False) -> data_lib.Dataset:
-        return data_lib.load(self.dataset, val_size=self.val_size, train_size=self.train_size,
-                             test_size=self.test_size, seed=self.data_seed, root=root,
-                             download=download, device=str(resolve_device(self.device)))
-
-    def build_model(self, data: data_lib.Dataset, seed: int) -> nn.Module:
-        """The model initialised under `seed` (same seed, same weights)."""
-        torch.manual_seed(seed)
-        model = models.build(self.model, tuple(data.input_shape), data.num_classes, **self.model_kwargs)
-        return model.to(resolve_device(self.device))
 
 
 @dataclass
@@ -81,6 +49,12 @@ class IMPConfig:
         for name, rate in [("fraction", self.fraction), *self.overrides.items()]:
             if not 0.0 <= float(rate) <= 1.0:
                 raise ValueError(f"pruning rate {name!r} must be in [0, 1], got {rate}")
+
+    def key(self) -> dict:
+        """What identifies a round: not `rounds`, so going from 18 to 20 rounds reuses rounds 0-18."""
+        key = asdict(self)
+        key.pop("rounds")
+        return key
 
 
 @dataclass
@@ -150,8 +124,8 @@ def find_ticket(exp: Experiment, imp: IMPConfig, data: data_lib.Dataset, seed: i
     if rewind_iteration >= total:
         raise ValueError(f"rewind step {imp.rewind!r} (iteration {rewind_iteration}) is not inside training "
                          f"({exp.train.duration!r} = {total} iterations)")
-    base = {"unit": "imp_round", "experiment": exp.key(), "imp": asdict(imp), "seed": seed,
-            "names": names}
+    base = unit_key("imp_round", experiment=exp, imp=imp, seed=seed, names=names)
+    where = describe(exp.device)
 
     def dense() -> dict:
         rewind.restore(model, init_state)
@@ -160,7 +134,7 @@ def find_ticket(exp: Experiment, imp: IMPConfig, data: data_lib.Dataset, seed: i
         state = result.captured_state if rewind_iteration else init_state
         return _payload(model, mask, result, {"rewind_state": state})
 
-    first = cache.cached({**base, "round": 0}, dense)
+    first = cache.cached({**base, "round": 0}, dense, where)
     rounds = [Round(0, Mask(first["mask"]), first["result"], first["history"], first["final_state"])]
     rewind_state, previous = first["rewind_state"], first
     for r in range(1, imp.rounds + 1):
@@ -171,7 +145,7 @@ def find_ticket(exp: Experiment, imp: IMPConfig, data: data_lib.Dataset, seed: i
                            start_iteration=rewind_iteration, progress=progress)
             return _payload(model, round_mask, result)
 
-        previous = cache.cached({**base, "round": r}, compute)
+        previous = cache.cached({**base, "round": r}, compute, where)
         rounds.append(Round(r, Mask(previous["mask"]), previous["result"], previous["history"],
                             previous["final_state"]))
     return Ticket(rounds, init_state, rewind_state, rewind_iteration)
@@ -188,8 +162,8 @@ def train_control(exp: Experiment, imp: IMPConfig, data: data_lib.Dataset, ticke
         raise ValueError(f"control must be one of {CONTROLS}, got {kind!r}")
     cache = cache or Cache(None)
     ticket_mask = ticket.rounds[round_index].mask
-    key = {"unit": "imp_control", "experiment": exp.key(), "imp": asdict(imp), "seed": seed,
-           "round": round_index, "control": kind, "mask_density": ticket_mask.density()}
+    key = unit_key("imp_control", experiment=exp, imp=imp, seed=seed, round=round_index, control=kind,
+                   mask_density=ticket_mask.density())
 
     def compute() -> dict:
         model = exp.build_model(data, seed)
@@ -204,7 +178,7 @@ def train_control(exp: Experiment, imp: IMPConfig, data: data_lib.Dataset, ticke
         result = train(model, data, exp.train, mask=mask, seed=seed, start_iteration=start, progress=progress)
         return _payload(model, mask, result)
 
-    payload = cache.cached(key, compute)
+    payload = cache.cached(key, compute, describe(exp.device))
     return Round(round_index, Mask(payload["mask"]), payload["result"], payload["history"])
 
 
@@ -224,9 +198,10 @@ def round_row(round_: Round, seed: int, kind: str) -> dict:
             "seconds": round_.result["seconds"]}
 
 
-def _seed_study(exp: Experiment, imp: IMPConfig, data: data_lib.Dataset, seed: int, control_levels: list[float],
-                controls: tuple[str, ...], cache: Cache | None, progress: bool) -> tuple[Ticket, list[dict]]:
-    """IMP for one seed and its controls at the rounds nearest `control_levels`."""
+def seed_study(exp: Experiment, data: data_lib.Dataset, imp: IMPConfig, seed: int, control_levels: list[float],
+               controls: tuple[str, ...] = CONTROLS, cache: Cache | None = None,
+               progress: bool = True) -> tuple[Ticket, list[dict]]:
+    """IMP for one seed and its controls at the rounds nearest `control_levels`: one unit of `imp_study`."""
     ticket = find_ticket(exp, imp, data, seed, cache=cache, progress=progress)
     rows = [round_row(r, seed, "ticket") for r in ticket.rounds]
     for index in sorted({nearest_round(ticket.rounds, level).round for level in control_levels}):
@@ -236,46 +211,21 @@ def _seed_study(exp: Experiment, imp: IMPConfig, data: data_lib.Dataset, seed: i
     return ticket, rows
 
 
-def _seed_study_worker(exp: Experiment, imp: IMPConfig, data_root: str, download: bool, seed: int,
-                       control_levels: list[float], controls: tuple[str, ...], cache_root: str | None,
-                       threads: int) -> tuple[Ticket, list[dict], tuple[int, int]]:
-    """`_seed_study` in a worker process (own data copy, `threads` threads); also returns its cache (hits, misses)."""
-    torch.set_num_threads(threads)
-    data = exp.load_data(root=data_root, download=download)
-    cache = Cache(cache_root)
-    ticket, rows = _seed_study(exp, imp, data, seed, control_levels, controls, cache, progress=False)
-    return ticket, rows, (cache.hits, cache.misses)
-
-
-def imp_study(exp: Experiment, imp: IMPConfig, data: data_lib.Dataset, seeds: list[int],
+def imp_study(exp: Experiment, imp: IMPConfig, data: data_lib.Dataset | None, seeds: list[int],
               control_levels: list[float], controls: tuple[str, ...] = CONTROLS, cache: Cache | None = None,
               progress: bool = True, workers: int = 1, data_root: str = "data",
-              download: bool = False) -> tuple[dict[int, Ticket], list[dict]]:
+              download: bool = False, executor: str | None = None) -> tuple[dict[int, Ticket], list[dict]]:
     """IMP for every seed plus the controls at the rounds nearest `control_levels` (% remaining).
 
     Returns the tickets and tidy rows (kind = "ticket" or a control name) for tables and claims.
-    `workers` > 1 runs seeds in parallel processes, each with cores/workers threads: small
-    networks like LeNet use two cores better as two single-threaded trainings than as one
-    two-threaded one (1.6x here). Finished units go to the same cache either way, and the
-    workers' cache hits and misses are added to `cache`'s counters.
+    Seeds are independent units run through `execute.map_units` on the `executor` backend: `workers`
+    > 1 runs them in parallel with cores/workers threads each (small networks like LeNet use two
+    cores better as two single-threaded trainings than as one two-threaded one: 1.6x here).
     """
-    from concurrent.futures import ProcessPoolExecutor
-    from multiprocessing import get_context
-
-    cache = cache or Cache(None)
-    workers, threads = cores.split(min(workers, len(seeds)))
-    if workers == 1:
-        outcomes = [_seed_study(exp, imp, data, s, control_levels, controls, cache, progress) for s in seeds]
-    else:
-        root = str(cache.root) if cache.root is not None else None
-        with ProcessPoolExecutor(workers, mp_context=get_context("spawn")) as pool:
-            futures = [pool.submit(_seed_study_worker, exp, imp, data_root, download, s, list(control_levels),
-                                   tuple(controls), root, threads) for s in seeds]
-            outcomes = []
-            for future in futures:
-                ticket, rows, (hits, misses) = future.result()
-                cache.hits, cache.misses = cache.hits + hits, cache.misses + misses
-                outcomes.append((ticket, rows))
+    jobs = [{"imp": imp, "seed": s, "control_levels": list(control_levels), "controls": tuple(controls)}
+            for s in seeds]
+    outcomes = execute.map_units(seed_study, exp, jobs, data=data, cache=cache, workers=workers,
+                                 backend=executor, progress=progress, data_root=data_root, download=download)
     tickets = {seed: ticket for seed, (ticket, _) in zip(seeds, outcomes)}
     rows = [row for _, seed_rows in outcomes for row in seed_rows]
     return tickets, rows

@@ -18,10 +18,12 @@ from dataclasses import asdict, dataclass
 import torch
 from torch import Tensor, nn
 
-from . import collapse, cores, pruning, rewind, scores
-from .cache import Cache
+from . import collapse, execute, pruning, rewind, scores
+from .cache import Cache, unit_key
+from .device import describe
 from .data import Dataset, Split
-from .imp import REINIT_SEED_OFFSET, Experiment, Ticket
+from .experiment import REINIT_SEED_OFFSET, SHUFFLE_SEED_OFFSET, Experiment
+from .imp import Ticket
 from .masks import Mask
 from .train import train
 
@@ -29,7 +31,6 @@ METHODS = ("random", "magnitude", "snip", "grasp", "synflow")
 SCHEDULES = ("exponential", "linear")
 CONTROLS = ("shuffle", "reinit")
 DEFAULT_ITERATIONS = {"synflow": 100}  # the others are single-shot unless asked
-SHUFFLE_SEED_OFFSET = 32452843  # shuffles draw from seeds no mask or init uses
 
 Scorer = Callable[[Mask], dict[str, Tensor]]
 
@@ -205,7 +206,7 @@ class PAIConfig:
 def choose_mask(exp: Experiment, data: Dataset, cfg: PAIConfig, seed: int, cache: Cache | None = None) -> Mask:
     """The mask `cfg` chooses for the model initialised under `seed` (its control not applied); cached."""
     cache = cache or Cache(None)
-    key = {"unit": "pai_mask", "experiment": exp.key(), "pai": {**asdict(cfg), "control": None}, "seed": seed}
+    key = unit_key("pai_mask", experiment=exp, pai={**asdict(cfg), "control": None}, seed=seed)
 
     def compute() -> dict:
         model = exp.build_model(data, seed)
@@ -214,14 +215,14 @@ def choose_mask(exp: Experiment, data: Dataset, cfg: PAIConfig, seed: int, cache
                              cfg.scope, cfg.schedule, batch=batch, input_shape=tuple(data.input_shape), seed=seed)
         return {"mask": dict(mask)}
 
-    return Mask(cache.cached(key, compute)["mask"])
+    return Mask(cache.cached(key, compute, describe(exp.device))["mask"])
 
 
 def train_pruned(exp: Experiment, data: Dataset, cfg: PAIConfig, seed: int, cache: Cache | None = None,
                  progress: bool = True) -> dict:
     """Prune at init with `cfg`, apply its control, train; one tidy row (accuracies in %), cached."""
     cache = cache or Cache(None)
-    key = {"unit": "pai_run", "experiment": exp.key(), "pai": asdict(cfg), "seed": seed}
+    key = unit_key("pai_run", experiment=exp, pai=cfg, seed=seed)
 
     def compute() -> dict:
         mask = choose_mask(exp, data, cfg, seed, cache)
@@ -232,7 +233,7 @@ def train_pruned(exp: Experiment, data: Dataset, cfg: PAIConfig, seed: int, cach
         result = train(model, data, exp.train, mask=mask, seed=seed, progress=progress)
         return {"mask": dict(mask), "result": result.summary(), "history": result.history, "collapsed": broken}
 
-    payload = cache.cached(key, compute)
+    payload = cache.cached(key, compute, describe(exp.device))
     mask, result = Mask(payload["mask"]), payload["result"]
     return {"method": cfg.method, "control": cfg.control or "none", "log_compression": cfg.log_compression,
             "percent_remaining": 100 * mask.density(), "seed": seed, "collapsed": payload["collapsed"],
@@ -241,40 +242,18 @@ def train_pruned(exp: Experiment, data: Dataset, cfg: PAIConfig, seed: int, cach
             "early_stop_iteration": result["early_stop_iteration"], "seconds": result["seconds"]}
 
 
-_WORKER: dict = {}  # what a worker process of `study` loaded once: its data and cache
-
-
-def _start_worker(exp: Experiment, data_root: str, download: bool, cache_root: str | None, threads: int) -> None:
-    torch.set_num_threads(threads)
-    _WORKER.update(data=exp.load_data(root=data_root, download=download), cache=Cache(cache_root))
-
-
-def _worker_job(exp: Experiment, cfg: PAIConfig, seed: int) -> dict:
-    return train_pruned(exp, _WORKER["data"], cfg, seed, _WORKER["cache"], progress=False)
-
-
-def study(exp: Experiment, data: Dataset, configs: list[PAIConfig], seeds: list[int], cache: Cache | None = None,
-          progress: bool = True, workers: int = 1, data_root: str = "data", download: bool = False) -> list[dict]:
+def study(exp: Experiment, data: Dataset | None, configs: list[PAIConfig], seeds: list[int],
+          cache: Cache | None = None, progress: bool = True, workers: int = 1, data_root: str = "data",
+          download: bool = False, executor: str | None = None) -> list[dict]:
     """`train_pruned` for every config and seed; one row each, in (config, seed) order.
 
-    `workers` > 1 trains in that many spawned processes with cores/workers threads each, every
-    process loading the data once and taking the next job when free (small networks use two
-    cores better as two single-threaded trainings). Finished units go to the same cache either
-    way, and a re-run trains only what is missing.
+    Each (config, seed) is a unit run through `execute.map_units` on the `executor` backend (`workers`
+    > 1: that many single-threaded trainings at once, which small networks use best). Finished units
+    go to the same cache either way, and a re-run trains only what is missing.
     """
-    from concurrent.futures import ProcessPoolExecutor
-    from multiprocessing import get_context
-
-    cache = cache or Cache(None)
-    jobs = [(cfg, seed) for cfg in configs for seed in seeds]
-    workers, threads = cores.split(min(workers, len(jobs)))
-    if workers == 1:
-        return [train_pruned(exp, data, cfg, seed, cache, progress) for cfg, seed in jobs]
-    root = str(cache.root) if cache.root is not None else None
-    with ProcessPoolExecutor(workers, mp_context=get_context("spawn"), initializer=_start_worker,
-                             initargs=(exp, data_root, download, root, threads)) as pool:
-        futures = [pool.submit(_worker_job, exp, cfg, seed) for cfg, seed in jobs]
-        return [f.result() for f in futures]
+    jobs = [{"cfg": cfg, "seed": seed} for cfg in configs for seed in seeds]
+    return execute.map_units(train_pruned, exp, jobs, data=data, cache=cache, workers=workers, backend=executor,
+                             progress=progress, data_root=data_root, download=download)
 
 
 def iterative_versus_one_shot(model: nn.Module, ticket: Ticket, input_shape: tuple[int, ...]) -> list[dict]:

@@ -46,8 +46,9 @@ class Step:
 
 
 def capture(model: nn.Module) -> dict[str, torch.Tensor]:
-    """A detached, cloned copy of the full state dict (parameters and buffers)."""
-    return {k: v.detach().clone() for k, v in model.state_dict().items()}
+    """A detached copy of the full state dict (parameters and buffers) on the CPU: what units return
+    and the cache stores, whatever device trained the model (`restore` copies it back)."""
+    return {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}
 
 
 @torch.no_grad()

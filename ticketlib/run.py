@@ -102,10 +102,13 @@ def provenance(params_path: str | Path, notebook: str | Path, library: str | Pat
     """What a run came from (file hashes, commit) and what it ran on (versions, device, CPU, threads)."""
     import torch
 
+    from .device import set_policy
+
     commit, dirty = git_state(Path(library).parent)
     return {"params_sha256": sha256_file(params_path), "notebook_sha256": sha256_file(notebook),
             "library_sha256": library_sha256(library), "commit": commit, "dirty": dirty,
-            "versions": versions(), "device": device_name(), "threads": torch.get_num_threads(), "cpu": cpu_info()}
+            "versions": versions(), "device": device_name(), "threads": torch.get_num_threads(), "cpu": cpu_info(),
+            "policy": set_policy()}
 
 
 def stale_reasons(record: dict, root: str | Path = ".") -> list[str]:
@@ -123,12 +126,22 @@ def stale_reasons(record: dict, root: str | Path = ".") -> list[str]:
     return reasons
 
 
+def check_environment(params: dict) -> None:
+    """Fail before the notebook starts when this machine lacks what the params ask for: a CUDA GPU
+    (`device: cuda`) or the package of a distributed `executor` (dask, slurm)."""
+    from . import device, execute
+
+    device.require(params.get("device", "auto"))
+    execute.check_backend(params.get("executor", "auto"))
+
+
 def execute(params_path: str | Path, out_root: str | Path = "runs", notebooks: str | Path = "notebooks",
             log_output: bool = False, kernel_name: str = "python3") -> Path:
     """Validate, execute, record. Raises ParamError before anything runs if the params are wrong."""
     import papermill
 
     notebook, params = resolve(params_path, notebooks)
+    check_environment(params)
     profile, run_name, out_notebook, record_path = run_paths(params_path, out_root)
     out_notebook.parent.mkdir(parents=True, exist_ok=True)
     partial_notebook = out_notebook.with_name(f"{run_name}.partial.ipynb")
@@ -191,8 +204,10 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     try:  # validate every file first: a typo in the last one must not cost the first one's run
         for path in args.params:
-            resolve(path)
-    except ParamError as error:
+            _, params = resolve(path)
+            if args.command == "run":
+                check_environment(params)
+    except (ParamError, RuntimeError, ImportError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     if args.command == "validate":

@@ -19,6 +19,7 @@ from torch import nn
 
 from .data import Dataset, Split, augment
 from .masks import Mask, keep_pruned_at_zero
+from .device import describe
 from .rewind import Step
 
 OPTIMIZERS = ("adam", "adamw", "sgd")
@@ -88,15 +89,10 @@ class TrainResult:
     seconds: float
     iterations: int
     captured_state: dict | None = None
+    device: str = ""  # where it trained (`device.describe`): wall times compare only on the same device
 
     def summary(self) -> dict:
         return {k: v for k, v in asdict(self).items() if k not in ("history", "captured_state")}
-
-
-def resolve_device(device: str | torch.device = "auto") -> torch.device:
-    if str(device) == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(device)
 
 
 def make_optimizer(model: nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer:
@@ -127,15 +123,20 @@ def evaluate(model: nn.Module, split: Split, batch_size: int = 2000) -> tuple[fl
     return loss / len(split), correct / len(split)
 
 
-def batch_order(n: int, batch_size: int, seed: int, epoch: int) -> torch.Tensor:
-    """The shuffled example order of one epoch: a function of (seed, epoch) only, so rewinding can skip ahead."""
-    return torch.randperm(n, generator=torch.Generator().manual_seed(seed * 100_003 + epoch))
+def batch_order(n: int, batch_size: int, seed: int, epoch: int, device: str | torch.device = "cpu") -> torch.Tensor:
+    """The shuffled example order of one epoch: a function of (seed, epoch) only, so rewinding can skip ahead.
+
+    Drawn on `device` (where the data lives: no host-to-device copy per step); a CUDA draw differs from
+    the CPU one, so CPU and GPU runs of the same seed see different orders.
+    """
+    generator = torch.Generator(device=device).manual_seed(seed * 100_003 + epoch)
+    return torch.randperm(n, generator=generator, device=device)
 
 
-def _augment_generator(seed: int, iteration: int) -> torch.Generator:
+def _augment_generator(seed: int, iteration: int, device: str | torch.device = "cpu") -> torch.Generator:
     """The augmentation draws of one iteration: a function of (seed, iteration) only, so a rewound run
     sees the same crops and flips as the run it was rewound from (a stream disjoint from `batch_order`'s)."""
-    return torch.Generator().manual_seed((seed + 1) * 2**32 + iteration)
+    return torch.Generator(device=device).manual_seed((seed + 1) * 2**32 + iteration)
 
 
 def train(model: nn.Module, data: Dataset, cfg: TrainConfig, mask: Mask | None = None, seed: int = 0,
@@ -186,11 +187,11 @@ def train(model: nn.Module, data: Dataset, cfg: TrainConfig, mask: Mask | None =
     for it in bar:
         epoch, index = divmod(it, ipe)
         if epoch != order_epoch:
-            order, order_epoch = batch_order(n, cfg.batch_size, seed, epoch), epoch
+            order, order_epoch = batch_order(n, cfg.batch_size, seed, epoch, data.train.x.device), epoch
         idx = order[index * cfg.batch_size:(index + 1) * cfg.batch_size]
-        x, y = data.train.x[idx].to(device, non_blocking=True), data.train.y[idx].to(device)
+        x, y = data.train.x[idx].to(device, non_blocking=True), data.train.y[idx].to(device, non_blocking=True)
         if cfg.augment:
-            x = augment(x, _augment_generator(seed, it))
+            x = augment(x, _augment_generator(seed, it, x.device))
         for group in optimizer.param_groups:
             group["lr"] = lr_at(it)
         loss = F.cross_entropy(model(x), y)
@@ -215,7 +216,7 @@ def train(model: nn.Module, data: Dataset, cfg: TrainConfig, mask: Mask | None =
     return TrainResult(history=history, early_stop_iteration=best["iteration"],
                        test_accuracy=best["test_accuracy"], final_test_accuracy=history[-1]["test_accuracy"],
                        min_val_loss=best["val_loss"], seconds=time.perf_counter() - t0,
-                       iterations=total - start_iteration, captured_state=captured)
+                       iterations=total - start_iteration, captured_state=captured, device=describe(device))
 
 
 class _Freezer:
@@ -229,8 +230,8 @@ class _Freezer:
 
     @torch.no_grad()
     def _restore(self, *_args) -> None:
-        for param, where, value in self.items:
-            param[where] = value[where]
+        for param, where, value in self.items:  # torch.where, not indexing: no host sync per step
+            param.copy_(torch.where(where, value, param))
 
     def remove(self) -> None:
         self.handle.remove()

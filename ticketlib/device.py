@@ -1,0 +1,71 @@
+"""Where units run and under which numerical policy: one home for device handling.
+
+`resolve_device("auto")` picks CUDA when present; an explicit "cuda" without a GPU is an error,
+never a silent fall-back to the CPU (a 160-epoch run must not quietly take days). `set_policy`
+fixes the numerics the cache relies on (a unit is a pure function of its key): TF32 off, cuDNN
+deterministic and not autotuned, so the same key gives the same payload on the same GPU.
+`policy()` says what is in force, for the run record and every unit's metadata.
+"""
+from __future__ import annotations
+
+import os
+
+import torch
+
+DEVICES = ("auto", "cpu", "cuda")
+
+
+class DeviceError(RuntimeError):
+    """The requested device is not available here."""
+
+
+def resolve_device(device: str | torch.device = "auto") -> torch.device:
+    """"auto" -> cuda if available else cpu; "cuda" without a GPU raises DeviceError.
+
+    Every unit resolves its device here, so every unit runs under `set_policy()`.
+    """
+    if str(device) == "auto":
+        resolved = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    else:
+        resolved = torch.device(device)
+    if resolved.type == "cuda" and not torch.cuda.is_available():
+        raise DeviceError(f"device {str(device)!r} was asked for but torch sees no CUDA GPU here "
+                          "(use device: cpu or auto, or run on a GPU machine)")
+    set_policy()
+    return resolved
+
+
+def require(device: str) -> None:
+    """Fail fast (before any training) when a run asks for a device this machine lacks."""
+    resolve_device(device)
+
+
+def set_policy(deterministic: bool = True) -> dict:
+    """Fix TF32 off and cuDNN deterministic/not benchmarked (no-ops on the CPU); returns `policy()`.
+
+    The CNNs train in float32 without autocast, as the papers reproduced here did (Frankle & Carbin,
+    Tanaka et al., You et al.); BERT's precision is its own parameter (`bert.resolve_precision`).
+    """
+    torch.backends.cuda.matmul.allow_tf32 = False
+    torch.backends.cudnn.allow_tf32 = False
+    torch.backends.cudnn.benchmark = not deterministic
+    torch.backends.cudnn.deterministic = deterministic
+    if deterministic:  # cuBLAS needs a fixed workspace for reproducible matmuls
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+    return policy()
+
+
+def policy() -> dict:
+    """The numerical policy in force (recorded with every run and unit)."""
+    return {"tf32_matmul": torch.backends.cuda.matmul.allow_tf32, "tf32_cudnn": torch.backends.cudnn.allow_tf32,
+            "cudnn_benchmark": torch.backends.cudnn.benchmark, "cudnn_deterministic": torch.backends.cudnn.deterministic,
+            "float32_matmul_precision": torch.get_float32_matmul_precision()}
+
+
+def describe(device: str | torch.device) -> str:
+    """A device with its hardware name, e.g. "cuda (NVIDIA H200)" or "cpu (2 cores)": wall times are
+    comparable only between units with the same description."""
+    resolved = resolve_device(device)
+    if resolved.type == "cuda":
+        return f"cuda ({torch.cuda.get_device_name(resolved)})"
+    return f"cpu ({os.cpu_count()} cores)"
