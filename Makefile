@@ -31,7 +31,7 @@ $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q torch==2.14.1 torchvision==0.29.1
-	$(PY) -m pip install -q -e ".[text,dev]"
+	$(PY) -m pip install -q -e ".[text,dev,sweep]"
 	$(PY) -m pip install -q --no-deps $(NO_DEPS)
 	-@if [ ! -d /usr/share/datasets/fashion-mnist ] && command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ]; then \
 	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq dataset-fashion-mnist) >/dev/null 2>&1 \
@@ -75,6 +75,8 @@ $(foreach p,$(sort $(wildcard params/*/*.yaml)),$(eval $(call RUN_RULE,$(p))))
 
 # 05_anatomy reuses 01_imp's cached IMP rounds: run 01 first (also under make -j).
 runs/$(PROFILE)/05_anatomy.ipynb: | runs/$(PROFILE)/01_imp.ipynb
+# 06_deployment measures 01_imp's and 04_early_tickets' cached tickets (every 04 variant of the profile): run them first.
+runs/$(PROFILE)/06_deployment.ipynb: | $(filter runs/$(PROFILE)/01_imp.ipynb runs/$(PROFILE)/04_early_tickets%,$(RUNS))
 
 clean:
 	rm -rf runs/$(PROFILE)

@@ -96,12 +96,13 @@ def _dask(calls: list[tuple], workers: int) -> list[tuple]:
         return client.gather([client.submit(run_unit, *call, pure=False) for call in calls])
 
 
-def _slurm(calls: list[tuple], threads: int) -> list[tuple]:
+def _slurm(calls: list[tuple], workers: int, threads: int) -> list[tuple]:
     import submitit
 
     env = os.environ.get
     folder = Path(env("TICKETLIB_SLURM_FOLDER", "runs/submitit")) / "%j"
-    executor = submitit.AutoExecutor(folder=str(folder), cluster=env("TICKETLIB_SLURM_CLUSTER") or None)
+    cluster = env("TICKETLIB_SLURM_CLUSTER") or None
+    executor = submitit.AutoExecutor(folder=str(folder), cluster=cluster)
     options: dict[str, Any] = {"timeout_min": int(env("TICKETLIB_SLURM_TIMEOUT_MIN", "720")),
                                "cpus_per_task": threads}
     if env("TICKETLIB_SLURM_GPUS"):
@@ -109,8 +110,14 @@ def _slurm(calls: list[tuple], threads: int) -> list[tuple]:
     if env("TICKETLIB_SLURM_PARTITION"):
         options["slurm_partition"] = env("TICKETLIB_SLURM_PARTITION")
     executor.update_parameters(**options)
-    jobs = executor.map_array(run_unit, *zip(*calls))  # one job array for the whole call
-    return [job.result() for job in jobs]
+    # Slurm schedules a job array itself; submitit's local mode starts every task at once, so there the
+    # arrays are `workers` tasks long (one task per core, as the local backend runs them).
+    size = workers if cluster == "local" else len(calls)
+    outcomes = []
+    for start in range(0, len(calls), size):
+        jobs = executor.map_array(run_unit, *zip(*calls[start:start + size]))  # one job array
+        outcomes += [job.result() for job in jobs]
+    return outcomes
 
 
 def map_units(unit: Callable, exp: Any, jobs: list[dict], data: Any = None, cache: Cache | None = None,
@@ -139,7 +146,7 @@ def map_units(unit: Callable, exp: Any, jobs: list[dict], data: Any = None, cach
     elif name == "dask":
         outcomes = _dask(calls, workers)
     else:
-        outcomes = _slurm(calls, threads)
+        outcomes = _slurm(calls, workers, threads)
     results = []
     for result, hits, misses in outcomes:
         cache.hits, cache.misses = cache.hits + hits, cache.misses + misses
