@@ -60,10 +60,10 @@ def _minilm_step(precision: str, steps: int = 6) -> float:
     import torch
     import torch.nn.functional as F
 
-    from ticketlib import bert
+    from ticketlib import bert_tickets
     from ticketlib.train import TrainConfig, make_optimizer
 
-    setup = bert.BertSetup(TrainConfig(optimizer="adamw", lr=5e-5, batch_size=32), pooling="mean",
+    setup = bert_tickets.BertSetup(TrainConfig(optimizer="adamw", lr=5e-5, batch_size=32), pooling="mean",
                            precision=precision, device="cpu")
     task = type("Task", (), {"kind": "classification", "num_classes": 2})()
     model = setup.build_model(task, 0)

@@ -63,6 +63,12 @@ def test_schema_from_the_parameters_cell(layout) -> None:
     assert spec["options"].default == {"output": 0.1} and spec["flag"].types == (bool,)
 
 
+def test_help_may_contain_equals_signs(tmp_path) -> None:  # papermill's inference would drop this line
+    spec = notebook_parameters(write_notebook(tmp_path, 'early = 0.4  # "early" = within this fraction [max: 1]\n'))
+    assert list(spec) == ["early"] and spec["early"].default == 0.4 and spec["early"].maximum == 1
+    assert spec["early"].help == '"early" = within this fraction'
+
+
 def test_valid_file_resolves_with_defaults(layout) -> None:
     notebook, params = check(layout, "lr: 1\nsteps: 3\ntrain_size: 100\nseeds: [4]\nlevels: [50, 1.5]\n")
     assert notebook == layout / "notebooks" / "99_tiny.ipynb"

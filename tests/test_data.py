@@ -1,11 +1,13 @@
-"""Offline datasets, deterministic splits, the CIFAR pickle reader and batched augmentation."""
+"""Offline datasets, deterministic splits, CIFAR archives through torchvision and batched augmentation."""
 
+import hashlib
 import pickle
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
+import torchvision.datasets as tvd
 
 from ticketlib import data
 
@@ -65,28 +67,34 @@ def test_fashion_mnist_from_debian() -> None:
     assert (p - p.round()).abs().max() < 1e-3
 
 
-def write_cifar(root: Path, name: str, n_train: int, n_test: int, bytes_keys: bool) -> tuple[np.ndarray, list]:
-    """A tiny archive in the real python-pickle layout; returns the first train batch's data and labels."""
+def write_cifar(root: Path, name: str, n_train: int, n_test: int, monkeypatch: pytest.MonkeyPatch) -> tuple:
+    """A tiny archive in the real python-pickle layout (meta file included), its checksums registered with
+    torchvision's class in place of the real archive's; returns the first train batch's data and labels."""
     rng = np.random.default_rng(0)
-    folder, train_files, test_files, label_key, classes = {
-        "cifar10": ("cifar-10-batches-py", [f"data_batch_{i}" for i in range(1, 6)], ["test_batch"], "labels", 10),
-        "cifar100": ("cifar-100-python", ["train"], ["test"], "fine_labels", 100),
-    }[name]
-    (root / folder).mkdir(parents=True)
-    key = (lambda k: k.encode()) if bytes_keys else (lambda k: k)
+    cls = getattr(tvd, name.upper())
+    classes, label_key = (10, "labels") if name == "cifar10" else (100, "fine_labels")
+    (root / cls.base_folder).mkdir(parents=True)
     first = None
-    for file, n in [(f, n_train) for f in train_files] + [(f, n_test) for f in test_files]:
+    for file, n in [(f, n_train) for f, _ in cls.train_list] + [(f, n_test) for f, _ in cls.test_list]:
         x = rng.integers(0, 256, size=(n, 3072), dtype=np.uint8)
         y = rng.integers(0, classes, size=n).tolist()
-        batch = {key("data"): x, key(label_key): y, key("coarse_labels"): [0] * n}
-        (root / folder / file).write_bytes(pickle.dumps(batch, protocol=2))
+        (root / cls.base_folder / file).write_bytes(pickle.dumps({"data": x, label_key: y}, protocol=2))
         first = first or (x, y)
+    meta = root / cls.base_folder / cls.meta["filename"]
+    meta.write_bytes(pickle.dumps({cls.meta["key"]: [str(i) for i in range(classes)]}, protocol=2))
+
+    def md5(file: str) -> str:
+        return hashlib.md5((root / cls.base_folder / file).read_bytes()).hexdigest()
+
+    monkeypatch.setattr(cls, "train_list", [[f, md5(f)] for f, _ in cls.train_list])
+    monkeypatch.setattr(cls, "test_list", [[f, md5(f)] for f, _ in cls.test_list])
+    monkeypatch.setattr(cls, "meta", {**cls.meta, "md5": md5(meta.name)})
     return first
 
 
-@pytest.mark.parametrize("name, bytes_keys", [("cifar10", False), ("cifar100", True)])
-def test_cifar_pickle_archive(tmp_path: Path, name: str, bytes_keys: bool) -> None:
-    x0, y0 = write_cifar(tmp_path, name, n_train=6, n_test=4, bytes_keys=bytes_keys)
+@pytest.mark.parametrize("name", ["cifar10", "cifar100"])
+def test_cifar_pickle_archive(tmp_path: Path, name: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    x0, y0 = write_cifar(tmp_path, name, n_train=6, n_test=4, monkeypatch=monkeypatch)
     n_train = 30 if name == "cifar10" else 6
     ds = data.load(name, val_size=2, root=str(tmp_path))
     assert (len(ds.train), len(ds.val), len(ds.test)) == (n_train - 2, 2, 4)
@@ -95,8 +103,14 @@ def test_cifar_pickle_archive(tmp_path: Path, name: str, bytes_keys: bool) -> No
     perm = torch.randperm(n_train, generator=torch.Generator().manual_seed(0))
     first = (perm < 6).nonzero().flatten()  # positions that came from the first train batch
     p = pixels(data.Split(full.train.x[first], full.train.y[first]), name).round().to(torch.uint8)
-    assert torch.equal(p.reshape(len(first), -1), torch.from_numpy(x0[perm[first].numpy()]))
+    assert torch.equal(p.reshape(len(first), -1), torch.from_numpy(x0[perm[first].numpy()]))  # channel-major rows
     assert full.train.y[first].tolist() == [y0[i] for i in perm[first].tolist()]
+    cls = getattr(tvd, name.upper())
+    test_file = tmp_path / cls.base_folder / cls.test_list[0][0]
+    test_file.write_bytes(test_file.read_bytes() + b"\0")  # fails its checksum: refused, not read
+    data._read.cache_clear()
+    with pytest.raises(FileNotFoundError, match="download=True"):
+        data.load(name, root=str(tmp_path))
 
 
 def test_missing_datasets_say_how_to_get_them(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

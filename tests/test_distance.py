@@ -36,8 +36,19 @@ def test_distance_matrix_and_consecutive():
     m2 = _mask(x=[0, 0, 1, 1])
     matrix = distance.distance_matrix([m0, m1, m2])
     expected = torch.tensor([[0, 0.25, 0.5], [0.25, 0, 0.25], [0.5, 0.25, 0]], dtype=torch.float64)
-    assert torch.allclose(matrix, expected)
+    assert torch.equal(matrix, expected)
     assert distance.consecutive_distances([m0, m1, m2]) == [0.25, 0.25]
+    assert distance.distance_matrix([]).shape == (0, 0)
+    with pytest.raises(ValueError, match="different layers"):
+        distance.distance_matrix([m0, _mask(y=[1, 1, 1, 1])])
+
+
+def test_distance_matrix_is_exactly_the_pairwise_distance():
+    gen = torch.Generator().manual_seed(0)
+    masks = [Mask({"a": torch.rand(7, 5, generator=gen) < d, "b": torch.rand(13, generator=gen) < d})
+             for d in (0.0, 0.1, 0.5, 0.5, 0.9, 1.0)]
+    pairwise = torch.tensor([[distance.distance(a, b) for b in masks] for a in masks], dtype=torch.float64)
+    assert torch.equal(distance.distance_matrix(masks), pairwise)  # bit for bit, not approximately
 
 
 def _flips(k: int, n: int = 10) -> Mask:

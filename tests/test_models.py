@@ -7,6 +7,7 @@ import torch
 from torch import nn
 
 from ticketlib import models
+from ticketlib.masks import prunable_names
 
 SHAPES = [(1, 28, 28), (3, 32, 32)]
 SMALL = {"vgg11": {"width": 0.125}, "vgg16": {"width": 0.125}}  # keep the big VGGs fast
@@ -28,7 +29,7 @@ def test_builds_and_forwards_in_float32_and_float64(name: str, shape: tuple) -> 
 
 def test_lenet_names_and_size() -> None:
     model = models.lenet_300_100((1, 28, 28), 10)
-    assert models.prunable_names(model) == ["fc1.weight", "fc2.weight", "fc3.weight"]
+    assert prunable_names(model) == ["fc1.weight", "fc2.weight", "fc3.weight"]
     assert models.output_layer_name(model) == "fc3.weight"
     assert sum(p.numel() for p in model.parameters()) == 266610
 
@@ -45,7 +46,7 @@ def test_conv_sizes_match_frankle_carbin() -> None:
     counts = {n: sum(p.numel() for p in models.build(n, (3, 32, 32), 10).parameters()) for n in ("conv2", "conv4")}
     assert round(counts["conv2"] / 1e6, 1) == 4.3 and round(counts["conv4"] / 1e6, 1) == 2.4
     conv6 = models.conv6((3, 32, 32), 10)
-    assert models.prunable_names(conv6) == [f"conv{i}.weight" for i in range(1, 7)] + [
+    assert prunable_names(conv6) == [f"conv{i}.weight" for i in range(1, 7)] + [
         f"fc{i}.weight" for i in range(1, 4)
     ]
 
@@ -56,7 +57,7 @@ def test_resnet20_structure() -> None:
     assert len(convs) == 1 + 18 + 2  # stem, 9 blocks x 2, two 1x1 projection shortcuts
     assert models.output_layer_name(model) == "fc.weight"
     assert 0.27e6 < sum(p.numel() for p in model.parameters()) < 0.28e6
-    names = models.prunable_names(model)
+    names = prunable_names(model)
     assert "blocks.3.shortcut.0.weight" in names and not any("bn" in n or "bias" in n for n in names)
 
 
@@ -64,7 +65,7 @@ def test_vgg_width_and_prunable_names() -> None:
     full, narrow = models.vgg16((3, 32, 32), 10), models.vgg16((3, 32, 32), 10, width=0.25)
     assert 14.7e6 < sum(p.numel() for p in full.parameters()) < 14.8e6
     assert narrow.fc.in_features == 128
-    names = models.prunable_names(full)
+    names = prunable_names(full)
     assert len(names) == 14 and names[-1] == "fc.weight" == models.output_layer_name(full)
     assert [n for n, _ in full.named_parameters() if n in set(names)] == names
 
@@ -108,3 +109,16 @@ def test_preresnet101_has_eleven_bottlenecks_per_stage() -> None:
 def test_build_unknown_name_lists_valid_names() -> None:
     with pytest.raises(ValueError, match="lenet_300_100.*vgg16"):
         models.build("alexnet", (1, 28, 28), 10)
+
+
+def test_training_mode_sets_a_block_and_restores_each_module() -> None:
+    model = models.vgg11((1, 28, 28), 10, width=0.125)
+    model.train()
+    model.features[1].eval()  # a module whose own flag differs from its parent's
+    before = [m.training for m in model.modules()]
+    with models.training_mode(model, False) as inside:
+        assert inside is model and not any(m.training for m in model.modules())
+    assert [m.training for m in model.modules()] == before
+    with pytest.raises(RuntimeError), models.training_mode(model, True):
+        raise RuntimeError("restored on errors too")
+    assert [m.training for m in model.modules()] == before

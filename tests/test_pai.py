@@ -138,14 +138,14 @@ def test_path_flow_treats_batchnorm_as_identity_and_restores_nothing_it_did_not_
     assert all(torch.equal(v, before[k]) for k, v in model.state_dict().items()) and model.training
 
 
-def test_critical_compression_search_brackets_a_threshold() -> None:
+def test_largest_intact_compression_search_brackets_a_threshold() -> None:
     calls = []
-    found, tested = collapse.critical_compression(lambda c: calls.append(c) or c > 2.37, hi=6.0, tol=0.01)
+    found, tested = collapse.largest_intact_compression(lambda c: calls.append(c) or c > 2.37, hi=6.0, tol=0.01)
     assert 2.36 <= found <= 2.37 and not tested[found] and tested[6.0]
     assert len(calls) < 15
-    found, tested = collapse.critical_compression(lambda c: False, hi=6.0)
+    found, tested = collapse.largest_intact_compression(lambda c: False, hi=6.0)
     assert found == 6.0 and list(tested) == [6.0]
-    assert math.isnan(collapse.critical_compression(lambda c: True, hi=6.0)[0])
+    assert math.isnan(collapse.largest_intact_compression(lambda c: True, hi=6.0)[0])
 
 
 def test_max_compression_keeps_one_weight_per_layer() -> None:

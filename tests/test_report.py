@@ -151,3 +151,26 @@ def test_scorecard_survives_a_record_without_seconds(tmp_path) -> None:
     report.write_json(tmp_path / "01_imp.json", fake_record("01_imp", ["holds"], seconds=None))
     text = report.scorecard(tmp_path, html_pages=False, root=tmp_path)
     assert "- 01_imp: time not recorded on cpu (2 cores); stale: no provenance recorded" in text
+
+
+def test_atomic_write_replaces_whole_or_not_at_all(tmp_path) -> None:
+    target = tmp_path / "sub" / "r.json"
+    report.write_json(target, {"a": 1})
+    with pytest.raises(ZeroDivisionError):
+        report.atomic_write(target, lambda tmp: (tmp.write_text("half"), 1 / 0))
+    assert json.loads(target.read_text()) == {"a": 1} and [p.name for p in target.parent.iterdir()] == ["r.json"]
+
+    def folder(tmp: Path) -> None:  # a folder is replaced whole too (the cache's entries)
+        tmp.mkdir()
+        (tmp / "new").write_text("2")
+
+    (tmp_path / "entry").mkdir()
+    (tmp_path / "entry" / "old").write_text("1")
+    assert report.atomic_write(tmp_path / "entry", folder) is True
+    assert [p.name for p in (tmp_path / "entry").iterdir()] == ["new"]
+    (tmp_path / "entry" / "new").write_text("first")  # replace=False: the first writer's entry stays
+    assert report.atomic_write(tmp_path / "entry", folder, replace=False) is False
+    assert report.atomic_write(target, lambda tmp: tmp.write_text("second"), replace=False) is False
+    assert (tmp_path / "entry" / "new").read_text() == "first" and json.loads(target.read_text()) == {"a": 1}
+    assert report.atomic_write(tmp_path / "other", folder, replace=False) is True
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["entry", "other", "sub"]  # no staging left behind

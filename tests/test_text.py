@@ -56,7 +56,7 @@ def test_offline_encoder_loads_pretrained_weights_bit_exactly(tokenizer) -> None
     state = model.state_dict()
     assert all(torch.equal(state[k], stored[k]) for k in state)
     assert len(tokenizer) == 30522 and tokenizer("Hello world")["input_ids"] == [101, 7592, 2088, 102]
-    names = bert.prunable_names(bert.BertClassifier(model, 2))
+    names = bert.encoder_weight_names(bert.BertClassifier(model, 2))
     assert len(names) == 37  # 6 layers x 6 Linears + the pooler: 10.8M weights
     params = dict(bert.BertClassifier(model, 2).named_parameters())
     assert sum(params[n].numel() for n in names) == 10_764_288
@@ -85,6 +85,21 @@ def test_dynamic_padding_and_truncation(tokenizer) -> None:
     assert batch["attention_mask"].sum(1).tolist() == task.train.lengths[idx].tolist()
     assert torch.all(batch["input_ids"][batch["attention_mask"] == 0] == tokenizer.pad_token_id)
     assert torch.all(batch["input_ids"][:, 0] == tokenizer.cls_token_id)
+
+
+def test_tokenize_is_each_row_tokenized_alone_then_right_padded(tokenizer) -> None:
+    texts, pairs = ["a short one", "a much longer sentence, cut at twelve tokens with its pair", ""], ["x", "y z", "w"]
+    for second in (None, pairs):
+        split = text.tokenize(tokenizer, texts, [0, 1, 0], 12, second)
+        rows = [tokenizer(t, p, truncation=True, max_length=12, return_token_type_ids=True)
+                for t, p in zip(texts, second or [None] * 3)]
+        assert split.lengths.tolist() == [len(r["input_ids"]) for r in rows] and split.ids.shape == (3, 12)
+        assert split.ids.dtype == split.lengths.dtype == torch.long and (split.types is None) == (second is None)
+        for i, row in enumerate(rows):
+            n = len(row["input_ids"])
+            assert split.ids[i, :n].tolist() == row["input_ids"] and (split.ids[i, n:] == tokenizer.pad_token_id).all()
+            if second is not None:
+                assert split.types[i, :n].tolist() == row["token_type_ids"] and not split.types[i, n:].any()
 
 
 def test_mlm_static_masking(tokenizer) -> None:

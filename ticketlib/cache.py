@@ -18,9 +18,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
-import os
 import shutil
-import tempfile
 import time
 import warnings
 from collections.abc import Callable
@@ -28,6 +26,8 @@ from pathlib import Path
 from typing import Any
 
 import torch
+
+from .report import atomic_write
 
 CACHE_VERSION = 2  # bump when the meaning of a cached payload changes
 
@@ -125,23 +125,15 @@ class Cache:
         """
         if self.root is None:
             return False
-        self.root.mkdir(parents=True, exist_ok=True)
-        folder = self.path(config)
-        tmp = Path(tempfile.mkdtemp(dir=self.root, prefix=".tmp-"))
-        try:
-            torch.save(payload, tmp / "payload.pt")
-            record = {"config": json.loads(canonical(config)), "sha256": _sha256(tmp / "payload.pt"),
-                      "meta": meta or {}}
-            (tmp / "meta.json").write_text(json.dumps(record, indent=1, sort_keys=True, default=str))
-            try:
-                os.rename(tmp, folder)  # fails if the folder exists: the first writer wins
-            except OSError:
-                if not folder.exists():
-                    raise
-                return False
-            return True
-        finally:
-            shutil.rmtree(tmp, ignore_errors=True)
+        record = {"config": json.loads(canonical(config)), "meta": meta or {}}
+
+        def write(folder: Path) -> None:
+            folder.mkdir()
+            torch.save(payload, folder / "payload.pt")
+            record["sha256"] = _sha256(folder / "payload.pt")
+            (folder / "meta.json").write_text(json.dumps(record, indent=1, sort_keys=True, default=str))
+
+        return atomic_write(self.path(config), write, replace=False)  # the first writer wins
 
     def meta(self, config: Any) -> dict | None:
         """The stored metadata of a unit (device, policy, versions, seconds), or None if absent."""

@@ -1,7 +1,8 @@
 """Layer collapse: a pruned network that has lost a whole layer, or every path from input to output.
 
 Tanaka et al. 2020 call the largest compression at which a pruning method leaves a network
-intact its *critical compression*; the largest any method can reach keeps one weight per layer
+intact its *critical compression* (`largest_intact_compression` bisects for it under any collapse test;
+`pai.critical_compression` under a scorer); the largest any method can reach keeps one weight per layer
 (`max_compression`), and SynFlow reaches it. Compressions are in log10 (3.0 = 1000x fewer weights).
 """
 from __future__ import annotations
@@ -14,7 +15,7 @@ from torch import nn
 from torch.func import functional_call
 
 from .masks import Mask
-from .scores import training_mode
+from .models import training_mode
 
 
 def empty_layers(mask: Mask) -> list[str]:
@@ -67,8 +68,8 @@ def density_of(log_compression: float) -> float:
     return 10.0 ** -log_compression
 
 
-def critical_compression(collapses_at: Callable[[float], bool], hi: float, lo: float = 0.0,
-                         tol: float = 0.05) -> tuple[float, dict[float, bool]]:
+def largest_intact_compression(collapses_at: Callable[[float], bool], hi: float, lo: float = 0.0,
+                               tol: float = 0.05) -> tuple[float, dict[float, bool]]:
     """The largest log10 compression in [lo, hi] at which `collapses_at` is False, to within `tol`.
 
     Tries `hi` first (a method that reaches it, like SynFlow at `max_compression`, costs one

@@ -79,6 +79,7 @@ def notebook_parameters(notebook: str | Path) -> dict[str, Param]:
     cells = [c for c in nb.cells if "parameters" in c.get("metadata", {}).get("tags", [])]
     if len(cells) != 1:
         raise ParamError(f"{notebook}: needs exactly one cell tagged 'parameters', found {len(cells)}")
+    # ast, not papermill.inspect_notebook: its line regex drops lines with two '=' (04's early_fraction help has one)
     source = cells[0].source
     lines = source.splitlines()
     params = {}

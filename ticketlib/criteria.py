@@ -8,7 +8,6 @@ value). A *supermask* is a mask evaluated on untrained weights, with no training
 """
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Callable, Mapping
 
 import torch
@@ -180,18 +179,9 @@ def supermask_accuracy(model: nn.Module, mask: Mask, init_state: Mapping[str, Te
     return evaluate(model, split)
 
 
-def mask_digest(mask: Mask) -> str:
-    """SHA-256 of a mask's names, shapes and bits: names a mask in cache keys."""
-    digest = hashlib.sha256()
-    for name, keep in mask.items():
-        digest.update(f"{name}:{tuple(keep.shape)};".encode())
-        digest.update(keep.flatten().numpy().tobytes())
-    return digest.hexdigest()
-
-
 def action_key(exp: Experiment, seed: int, mask: Mask, mask1: str, mask0: str) -> dict:
     """The cache key of one `train_action` unit."""
-    return unit_key("anatomy_train", experiment=exp, seed=seed, mask=mask_digest(mask), density=mask.density(),
+    return unit_key("anatomy_train", experiment=exp, seed=seed, mask=mask.digest(), density=mask.density(),
                     mask1=mask1, mask0=mask0)
 
 

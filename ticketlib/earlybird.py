@@ -212,7 +212,8 @@ def pipeline_costs(exp: Experiment, data: data_lib.Dataset, found: dict, ratio: 
            "standard_seconds": found["seconds"][-1] + standard["result"]["seconds"],
            "standard_flops": dense_flops + training_flops(
                standard["flops"], examples_seen(retrain.iterations(n), retrain, n)),
-           "params_kept": standard["params"]}
+           "params_kept": standard["params"],
+           "devices": sorted({u["result"].get("device", "") for u in (found, standard, early) if u is not None})}
     if early is None:
         row.update(early_accuracy=float("nan"), early_final_accuracy=float("nan"), early_seconds=float("nan"),
                    early_flops=float("nan"))

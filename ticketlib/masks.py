@@ -7,13 +7,14 @@ from `torch.nn.utils.prune` buffers so a ticket works with standard tooling.
 """
 from __future__ import annotations
 
-import os
-import tempfile
+import hashlib
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 
 import torch
 from torch import nn
+
+from .report import atomic_write
 
 FILE_FORMAT = "ticketlib.mask/1"
 
@@ -136,16 +137,18 @@ class Mask(Mapping[str, torch.Tensor]):
             shuffled[name] = keep.flatten()[perm].reshape(keep.shape)
         return Mask(shuffled)
 
+    def digest(self) -> str:
+        """16 hex digits of SHA-256 over the names, shapes and bits: names a mask in cache keys."""
+        digest = hashlib.sha256()
+        for name, keep in self.items():
+            digest.update(f"{name}:{tuple(keep.shape)};".encode())
+            digest.update(keep.flatten().cpu().numpy().tobytes())
+        return digest.hexdigest()[:16]
+
     # --- persistence ------------------------------------------------------
     def save(self, path: str | Path) -> None:
         """Write `{"format": "ticketlib.mask/1", "masks": {name: bool tensor}}` with torch.save, atomically."""
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
-        os.close(fd)
-        torch.save({"format": FILE_FORMAT, "masks": dict(self._tensors)}, tmp)
-        os.chmod(tmp, 0o644)  # mkstemp creates 0600
-        os.replace(tmp, path)
+        atomic_write(path, lambda tmp: torch.save({"format": FILE_FORMAT, "masks": dict(self._tensors)}, tmp))
 
     @classmethod
     def load(cls, path: str | Path) -> "Mask":

@@ -6,14 +6,25 @@ they deepcopy, run in any dtype (SynFlow uses float64) and work with ``torch.nn.
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 
 import torch
 from torch import Tensor, nn
 
-from .masks import prunable_names  # noqa: F401  (re-exported: models.prunable_names)
-
 Shape = tuple[int, int, int]
+
+
+@contextmanager
+def training_mode(model: nn.Module, training: bool) -> Iterator[nn.Module]:
+    """Put every module in train or eval mode for a block, then restore each module's own flag."""
+    flags = {module: module.training for module in model.modules()}
+    model.train(training)
+    try:
+        yield model
+    finally:
+        for module, flag in flags.items():
+            module.training = flag
 
 
 def _init(model: nn.Module, weight_init: Callable[[Tensor], object]) -> nn.Module:

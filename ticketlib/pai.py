@@ -110,7 +110,7 @@ def prune_at_init(model: nn.Module, method: str, density: float, iterations: int
 
 def critical_compression(model: nn.Module, scorer: Scorer, input_shape: tuple[int, ...], iterations: int = 1,
                          scope: str = "global", tol: float = 0.05) -> tuple[float, dict[float, bool]]:
-    """`collapse.critical_compression` of a scorer on `model`, searched up to `collapse.max_compression`.
+    """`collapse.largest_intact_compression` of a scorer on `model`, searched up to `collapse.max_compression`.
 
     Single-shot (`iterations` 1): the dense network is scored once and only re-thresholded.
     Iterative: one run of the schedule per compression tried, stopped as soon as a layer empties.
@@ -124,7 +124,7 @@ def critical_compression(model: nn.Module, scorer: Scorer, input_shape: tuple[in
                                  stop=lambda m: bool(collapse.empty_layers(m)))
         return collapse.collapsed(model, mask, input_shape)
 
-    return collapse.critical_compression(collapses_at, hi=collapse.max_compression(dense), tol=tol)
+    return collapse.largest_intact_compression(collapses_at, hi=collapse.max_compression(dense), tol=tol)
 
 
 def check_imp_reaches_collapse(model: nn.Module, input_shape: tuple[int, ...], rounds: int, fraction: float,

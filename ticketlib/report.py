@@ -13,7 +13,9 @@ import html
 import json
 import math
 import os
+import shutil
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -33,15 +35,35 @@ def _plain(value: Any) -> Any:
     return value
 
 
-def write_json(path: str | Path, payload: Any) -> None:
-    """Write JSON atomically (temporary file, then rename)."""
+def atomic_write(path: str | Path, write: Callable[[Path], None], replace: bool = True) -> bool:
+    """Create `path` whole or not at all: `write(tmp)` makes a file or a folder at a fresh path beside it, then
+    that is renamed onto `path`. An existing `path` is replaced; with `replace=False` it is kept instead (the
+    first writer wins) and False returned. Nothing is left behind on failure."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
-    with os.fdopen(fd, "w") as handle:
-        json.dump(_plain(payload), handle, indent=1)
-    os.chmod(tmp, 0o644)  # mkstemp creates 0600; records are for reading
-    os.replace(tmp, path)
+    staging = Path(tempfile.mkdtemp(dir=path.parent, prefix=".tmp-"))
+    tmp = staging / path.name
+    try:
+        write(tmp)
+        if replace:
+            if path.is_dir():
+                shutil.rmtree(path)
+            os.replace(tmp, path)
+            return True
+        try:  # a link, or a folder's rename, fails on an existing path: check and write in one step
+            (os.link if tmp.is_file() else os.rename)(tmp, path)
+        except OSError:
+            if not path.exists():
+                raise
+            return False
+        return True
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+def write_json(path: str | Path, payload: Any) -> None:
+    """Write JSON atomically."""
+    atomic_write(path, lambda tmp: tmp.write_text(json.dumps(_plain(payload), indent=1)))
 
 
 class Record:
@@ -144,6 +166,7 @@ def claims_frame(records: list[dict]):
 
 def markdown_table(frame) -> list[str]:
     """A GitHub-markdown table of a frame of strings (pipes and tags escaped, newlines flattened)."""
+    # Own writer: DataFrame.to_markdown needs tabulate (no dependency) and pads cells, changing the published tables.
     def row(cells) -> str:
         return "| " + " | ".join(str(c).replace("|", "\\|").replace("<", "&lt;").replace("\n", " ")
                                  for c in cells) + " |"

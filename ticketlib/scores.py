@@ -10,7 +10,6 @@ weights, gradients, train/eval mode and BatchNorm statistics. The data-driven sc
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
 
 import torch
 import torch.nn.functional as F
@@ -19,6 +18,7 @@ from torch.func import functional_call
 
 from .data import Split
 from .masks import Mask
+from .models import training_mode
 
 Batch = tuple[Tensor, Tensor]
 
@@ -57,18 +57,6 @@ def balanced_batch(split: Split, per_class: int, seed: int = 0) -> Batch:
         picked.append(where)
     index = torch.cat(picked).sort().values.to(split.y.device)
     return split.x[index], split.y[index]
-
-
-@contextmanager
-def training_mode(model: nn.Module, training: bool) -> Iterator[nn.Module]:
-    """Put every module in train or eval mode for a block, then restore each module's own flag."""
-    flags = {module: module.training for module in model.modules()}
-    model.train(training)
-    try:
-        yield model
-    finally:
-        for module, flag in flags.items():
-            module.training = flag
 
 
 def _substitutes(model: nn.Module, mask: Mask, copy_buffers: bool) -> tuple[dict[str, Tensor], dict[str, Tensor]]:

@@ -195,19 +195,12 @@ def _take(idx: Tensor, size: int | None, name: str) -> Tensor:
 
 def tokenize(tokenizer, texts: Sequence[str], labels: Sequence[int], max_length: int,
              pairs: Sequence[str] | None = None) -> TextSplit:
-    """Tokenize (truncating to `max_length`) and pad to the longest example of the split."""
-    enc = tokenizer(list(texts), list(pairs) if pairs is not None else None, truncation=True,
-                    max_length=max_length, return_token_type_ids=pairs is not None)
-    lengths = torch.tensor([len(x) for x in enc["input_ids"]], dtype=torch.long)
-    width = int(lengths.max()) if len(lengths) else 0
-    pad = tokenizer.pad_token_id
-    ids = torch.full((len(lengths), width), pad, dtype=torch.long)
-    types = torch.zeros((len(lengths), width), dtype=torch.long) if pairs is not None else None
-    for i, row in enumerate(enc["input_ids"]):
-        ids[i, :len(row)] = torch.tensor(row)
-        if types is not None:
-            types[i, :len(row)] = torch.tensor(enc["token_type_ids"][i])
-    return TextSplit(ids, lengths, torch.tensor(list(labels), dtype=torch.long), pad, types)
+    """Tokenize (truncating to `max_length`) and pad on the right to the longest example of the split."""
+    enc = tokenizer(list(texts), list(pairs) if pairs is not None else None, truncation=True, max_length=max_length,
+                    padding="longest", padding_side="right", return_tensors="pt",
+                    return_token_type_ids=pairs is not None)
+    return TextSplit(enc["input_ids"], enc["attention_mask"].sum(1), torch.tensor(list(labels), dtype=torch.long),
+                     tokenizer.pad_token_id, enc.get("token_type_ids"))
 
 
 def task_from_corpus(corpus: Corpus, tokenizer, max_length: int = 64, train_size: int | None = None,
