@@ -3,7 +3,8 @@
     .venv/bin/python benchmarks/compare_records.py results/cpu runs/cpu [--runs 01_imp 02_conservation]
 
 A refactoring that must keep every mask and metric (issue 14) shows it here: every field of every record
-is compared exactly (floats included), except wall times (any key containing "seconds" or "latency").
+is compared exactly (floats included), except wall times (any key containing "seconds" or "latency", and
+the numbers of claims judged on wall times) and the devices units ran on.
 Prints each difference with its path and exits 1 when there is any, or when a record is missing.
 """
 from __future__ import annotations
@@ -15,12 +16,19 @@ import sys
 from pathlib import Path
 
 TIMING = ("seconds", "latency")
+# Claims judged on wall times: only their identity and threshold are compared, not their numbers.
+TIMED_CLAIMS = {"smaller_network_is_faster", "cost_saved", "sparse_kernels_pay_below_a_density",
+                "slim_network_is_faster"}
+PROVENANCE = ("devices",)  # where a unit ran: recorded with it, not a result
 
 
 def untimed(value):
-    """`value` without the fields that are wall times."""
+    """`value` without the fields that are wall times (or where they were measured)."""
     if isinstance(value, dict):
-        return {k: untimed(v) for k, v in value.items() if not any(t in str(k) for t in TIMING)}
+        if value.get("id") in TIMED_CLAIMS:
+            return {k: value[k] for k in ("id", "threshold", "direction", "threshold_basis") if k in value}
+        return {k: untimed(v) for k, v in value.items()
+                if not any(t in str(k) for t in TIMING) and k not in PROVENANCE}
     if isinstance(value, list):
         return [untimed(v) for v in value]
     return value

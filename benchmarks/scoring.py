@@ -27,7 +27,7 @@ def scoring_batch(per_class: int) -> scores.Batch:
     try:
         from ticketlib import data
 
-        mnist = pai.pad_images(data.load("mnist", val_size=1000), 32)
+        mnist = data.pad_images(data.load("mnist", val_size=1000), 32)
         return scores.balanced_batch(mnist.train, per_class, seed=0)
     except FileNotFoundError:
         gen = torch.Generator().manual_seed(0)

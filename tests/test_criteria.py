@@ -255,3 +255,31 @@ def test_train_action_matches_imp_round_and_reinit_control(tiny_data, tmp_path) 
                                                     {"seed": 1, "mask": mask}], cache, progress=False)
     assert cache.hits == 2
     assert [comparable(a["history"]) for a in again] == [comparable(reinit["history"]), comparable(rewound["history"])]
+
+
+def test_anatomy_grid_jobs_labels_and_rows(tiny_data) -> None:
+    from ticketlib import imp
+    from ticketlib.experiment import Experiment
+
+    exp = Experiment(model="lenet_300_100", dataset="synthetic", device="cpu",
+                     train=TrainConfig(lr=1e-2, batch_size=20, duration="10it", eval_every="10it"))
+    tickets = {s: imp.find_ticket(exp, imp.IMPConfig(rounds=2, fraction=0.5), tiny_data, seed=s, progress=False)
+               for s in (3, 4)}
+    jobs, labels = criteria.anatomy_jobs(tickets, ["large_final", "random"], [1, 2], ["reshuffle"], [2])
+    assert len(jobs) == len(labels) == 2 * (2 * 2 + 1 * 2)  # per seed: 2 criteria x 2 rounds, 2 actions at 1 round
+    for job, label in zip(jobs, labels):
+        ticket_mask = tickets[label["seed"]].rounds[label["round"]].mask
+        assert job["seed"] == label["seed"]
+        assert job["mask"].layer_densities() == ticket_mask.layer_densities()  # same per-layer counts
+        if label["study"] != "criterion":
+            assert all(torch.equal(job["mask"][n], ticket_mask[n]) for n in ticket_mask)  # the ticket's own mask
+    assert [l["kind"] for l in labels if l["study"] != "criterion"] == ["reshuffle", "freeze"] * 2
+    payloads = [{"mask": dict(j["mask"]), "result": {"test_accuracy": 0.5, "early_stop_iteration": 10}} for j in jobs]
+    imp_rows = [{"seed": 3, "round": 2, "kind": "ticket", "percent_remaining": 25.0, "test_accuracy": 90.0,
+                 "early_stop_iteration": 10},
+                {"seed": 3, "round": 2, "kind": "reinit", "percent_remaining": 25.0, "test_accuracy": 80.0,
+                 "early_stop_iteration": 10}]
+    rows = criteria.anatomy_rows(labels, payloads, imp_rows)
+    assert len(rows) == len(jobs) + 4 and all(r["test_accuracy"] == 50.0 for r in rows[:len(jobs)])
+    assert [(r["study"], r["kind"]) for r in rows[len(jobs):]] == [
+        ("mask1", "rewind"), ("mask0", "zero"), ("imp", "IMP ticket (iterative large_final)"), ("mask1", "reinit")]

@@ -8,7 +8,8 @@ import torch
 from torch import nn
 
 from ticketlib import collapse, pai, pruning
-from ticketlib.data import Dataset, Split
+from ticketlib.data import Dataset, Split, pad_images
+from ticketlib.experiment import Experiment
 from ticketlib.masks import Mask
 from ticketlib.train import TrainConfig
 
@@ -174,16 +175,16 @@ def test_pad_images_centres_on_the_background() -> None:
     x = torch.randn(4, 1, 28, 28)
     split = Split(x, torch.zeros(4, dtype=torch.long))
     data = Dataset("mnist", split, split, split, 10, (1, 28, 28), (0.1307,), (0.3081,))
-    padded = pai.pad_images(data, 32)
+    padded = pad_images(data, 32)
     assert padded.input_shape == (1, 32, 32) and padded.train.x.shape == (4, 1, 32, 32)
     assert torch.equal(padded.train.x[:, :, 2:30, 2:30], x)
     assert torch.allclose(padded.train.x[:, :, 0], torch.tensor(-0.1307 / 0.3081))
 
 
-def test_padded_experiment_keys_differ_by_padding() -> None:
+def test_experiment_keys_differ_by_padding() -> None:
     base = dict(model="vgg11", dataset="mnist", train=TrainConfig())
-    assert pai.PaddedExperiment(**base, pad_to=32).key() != pai.PaddedExperiment(**base).key()
-    assert pai.PaddedExperiment(**base, pad_to=32).key()["pad_to"] == 32
+    assert Experiment(**base, pad_to=32).key() != Experiment(**base).key()
+    assert Experiment(**base, pad_to=32).key()["pad_to"] == 32 and "pad_to" not in Experiment(**base).key()
 
 
 def test_config_rejects_unknown_methods_and_controls() -> None:

