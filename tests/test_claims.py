@@ -300,6 +300,15 @@ def test_earlybird_claims_without_tickets_are_not_judged_not_failed_silently() -
     assert by_id["cost_saved"].seeds == 0
 
 
+def test_cost_saved_refuses_wall_times_from_different_devices() -> None:
+    costs = eb_costs([87, 87.5, 87.2], [87.4, 87.9, 87.6], [0.4, 0.42, 0.41], [0.3, 0.31, 0.3])
+    costs[1]["devices"] = ["cpu (2 cores)", "cuda (NVIDIA H200)"]  # its standard pipeline ran on a GPU
+    verdicts = claims.earlybird_claims({0: {0.5: 9}, 1: {0.5: 10}, 2: {0.5: 8}}, 40, costs,
+                                       {"dense": [10.0, 10.2, 9.9], "pruned": [5.0, 5.1, 5.0]}, 0.4, 0.5, True, 0.5)
+    cost = {v.id: v for v in verdicts}["cost_saved"]
+    assert cost.verdict == "inconclusive" and cost.seeds == 0 and "different devices" in cost.measured
+
+
 # --- 05: anatomy ---------------------------------------------------------------------------------------------
 def anatomy_rows(crit: dict[str, list[float]], mask1: dict[str, list[float]], zero: list[float],
                  freeze: list[float]) -> list[dict]:

@@ -64,7 +64,7 @@ def direction_only(setting: str) -> Threshold:
 
 @dataclass
 class Verdict:
-    """One judged claim, as it goes into the run record (DESIGN.md §4 of the project's contract)."""
+    """One judged claim, as it goes into the run record (ARCHITECTURE.md, "The run record")."""
 
     id: str
     statement: str
@@ -653,6 +653,11 @@ def earlybird_claims(detected: Mapping, epochs: int, costs: list[dict], latency:
     v_match.measured = (f"EB − standard ({'end of training' if step_schedule else 'early stop'}): {fmt_interval(v_match)}; "
                         f"threshold {matching.value:+.2f} pp")
 
+    devices = sorted({d for r in costs for d in r.get("devices", [])})
+    if len(devices) > 1:  # wall times from different machines say nothing about the pipelines
+        return [v_early, v_match, not_judged("cost_saved", f"its wall times were measured on different devices "
+                                                           f"({', '.join(devices)}): re-run the units on one device"),
+                *earlybird_latency(latency, latency_p)]
     ratio = {r["seed"]: max(r["early_seconds"] / r["standard_seconds"], r["early_flops"] / r["standard_flops"])
              for r in costs}
     cost_threshold = Threshold(cost_ratio, "ours: You et al. report up to 4.7x energy savings for their settings; "
@@ -776,3 +781,134 @@ def check_bert_params(p: Mapping) -> list[str]:
 
 
 PARAM_CHECKS["03_bert_transfer"] = check_bert_params
+
+
+# --- 06_deployment: what a ticket buys at inference ------------------------------------------------------
+COMPACT_TARGET = Threshold(
+    0.10, "ours: the deployment issue's own target (the compact ticket file at most 10% of the dense float32 "
+          "state dict); no paper reports the file size of a bitmask ticket, and the storage formula "
+          "(1 + 32·density)/32 puts the masked weights under 10% below 6.9% of them remaining", "ours")
+SETTINGS.update({("compact_ticket_small", model, dataset): Setting(
+    threshold=COMPACT_TARGET, paper="masks alone store every zero; a compact ticket stores bits and kept values")
+    for model, dataset in [("lenet_300_100", "mnist"), ("conv2", "cifar10"), ("conv4", "cifar10"),
+                           ("conv6", "cifar10"), ("resnet20", "cifar10"), ("vgg16", "cifar10")]})
+LATENCY_DIRECTION = Threshold(1.0, "no number in the papers for this CPU and torch's kernels: judged on direction "
+                                   "(a latency ratio below 1 is faster)", "direction")
+
+
+def matching_rounds(rows: list[dict], accuracy: str) -> list[Verdict]:
+    """Per IMP round, whether the ticket matches the dense network, as 01 judges it: ticket − dense per seed
+    above minus one standard deviation (over seeds) of dense. `rows`: `imp.round_row` rows of kind "ticket"."""
+    tickets = [r for r in rows if r["kind"] == "ticket"]
+    dense = {r["seed"]: r[accuracy] for r in tickets if r["round"] == 0}
+    threshold = matching_threshold(dense, "ticket_matches_dense")
+    verdicts = []
+    for index in sorted({r["round"] for r in tickets}):
+        at = [r for r in tickets if r["round"] == index]
+        v = judge("ticket_matches_dense", f"round {index} matches dense", "", paired(
+            {r["seed"]: r[accuracy] for r in at}, dense, "ticket_matches_dense", f"round {index}"), threshold, ">", "")
+        v.measured = f"round {index} ({pct(min(r['percent_remaining'] for r in at))}): ticket − dense {fmt_interval(v)}"
+        verdicts.append(v)
+    return verdicts
+
+
+def sparsest_matching(verdicts: list[Verdict]) -> int | None:
+    """The last (sparsest) round whose matching verdict holds; None when none does (not even the dense round)."""
+    held = [i for i, v in enumerate(verdicts) if v.holds]
+    return max(held) if held else None
+
+
+def compact_ticket_claim(ratios: Mapping, percent: float | None, model: str, dataset: str,
+                         reason: str = "") -> Verdict:
+    """Compact file bytes / dense state-dict bytes per seed at the sparsest matching ticket (`percent` remaining)."""
+    if percent is None:
+        return not_judged("compact_ticket_small", reason or "no IMP round matches the dense network in this run")
+    threshold = setting("compact_ticket_small", model, dataset).threshold or COMPACT_TARGET
+    v = judge("compact_ticket_small",
+              f"At the sparsest matching ticket ({pct(percent)} of weights remaining) the compact ticket file (packed "
+              f"bitmask + float32 kept values + unpruned tensors) is at most {100 * threshold.value:g}% of the dense "
+              "float32 state dict's bytes",
+              "masks alone store every zero; the literature sells tickets on deployment", ratios, threshold, "<", "")
+    v.measured = (f"compact / dense bytes at {pct(percent)}: {v.estimate:.4f} [{v.interval[0]:.4f}, {v.interval[1]:.4f}] "
+                  f"over {v.seeds} seed(s) (exact byte counts per seed)")
+    return v
+
+
+def _timed(rows: list[dict], claim: str, **where) -> list[float]:
+    """The latency samples of the one row matching `where`; raises naming the claim and the row asked for."""
+    match = [r for r in rows if all(r.get(k) == v for k, v in where.items())]
+    if len(match) != 1:
+        raise ValueError(f"claim {claim!r}: {len(match)} latency rows match {where} (expected exactly 1)")
+    return list(match[0]["seconds"])
+
+
+def _latency_ratio(rows: list[dict], claim: str, form: dict, reference: dict, statement: str, paper: str,
+                   direction: str, what: str) -> Verdict:
+    """Judge form / reference latency over paired, interleaved repeats (the i-th samples of each) against 1."""
+    a, b = _timed(rows, claim, **form), _timed(rows, claim, **reference)
+    if len(a) != len(b):
+        raise ValueError(f"claim {claim!r}: {len(a)} vs {len(b)} samples: the repeats are not paired")
+    v = judge(claim, statement, paper, {i: x / y for i, (x, y) in enumerate(zip(a, b))}, LATENCY_DIRECTION,
+              direction, "")
+    median = lambda s: sorted(s)[len(s) // 2]  # noqa: E731
+    v.measured = (f"{what}: latency ratio {v.estimate:.3f} [{v.interval[0]:.3f}, {v.interval[1]:.3f}] over {len(a)} "
+                  f"interleaved repeats (samples, not seeds); medians {1e3 * median(a):.3g} vs {1e3 * median(b):.3g} ms")
+    return v
+
+
+def sparse_latency_claims(rows: list[dict], sparsest: float, moderate: float, batch: int, threads: int,
+                          crossover: str) -> list[Verdict]:
+    """Sparse (CSR) kernels against dense, batch `batch`: faster at the sparsest ticket timed (`sparsest` %),
+    slower at moderate sparsity (`moderate` %). `rows`: latency rows (model, form, percent, batch, threads,
+    seconds); `crossover` says where the medians cross, for the record."""
+    dense = dict(model="imp", form="dense", batch=batch, threads=threads)
+    setting_text = f"batch {batch}, {threads} thread(s)"
+    pays = _latency_ratio(
+        rows, "sparse_kernels_pay_when_sparse", dict(dense, form="csr", percent=sparsest), dense,
+        f"At {pct(sparsest)} of weights remaining (the sparsest ticket timed), the ticket on torch's CSR kernels runs "
+        f"a forward pass faster than the dense network ({setting_text}; CSR / dense latency < 1): there is a density "
+        "below which sparse kernels pay", "tickets are sold on inference cost; no paper measures torch's CPU kernels",
+        "<", f"CSR / dense at {pct(sparsest)}")
+    pays.measured += f"; {crossover}"
+    loses = _latency_ratio(
+        rows, "sparse_kernels_lose_at_moderate_sparsity", dict(dense, form="csr", percent=moderate), dense,
+        f"At moderate sparsity ({pct(moderate)} of weights remaining) sparse kernels do not pay: the CSR ticket is "
+        f"slower than the dense network ({setting_text}; CSR / dense latency > 1)",
+        "unstructured sparsity is commonly said to pay only at high sparsity on general-purpose hardware; "
+        "no paper number for this CPU", ">", f"CSR / dense at {pct(moderate)}")
+    return [pays, loses]
+
+
+def slim_latency_claim(rows: list[dict], ratio: float, batches: Sequence[int], threads: int) -> Verdict:
+    """The early-bird network slimmed at p = `ratio` against its dense network, one part per batch size."""
+    parts = [_latency_ratio(rows, "slim_network_is_faster", dict(model="earlybird", form="slim", ratio=ratio,
+                                                                 batch=b, threads=threads),
+                            dict(model="earlybird", form="dense", batch=b, threads=threads), "", "", "<",
+                            f"batch {b}") for b in batches]
+    return combine(parts, "slim_network_is_faster",
+                   f"The early-bird network physically slimmed at p = {ratio} runs a forward pass faster than the dense "
+                   f"network at every batch size ({', '.join(str(b) for b in batches)}; {threads} thread(s); slim / dense "
+                   "latency < 1 over interleaved repeats)",
+                   "structured (channel) pruning shrinks the network itself, so every kernel gets cheaper (You et al. 2020)",
+                   "; ".join(p.measured for p in parts))
+
+
+def check_deployment_params(p: Mapping) -> list[str]:
+    errors = []
+    for key, run in [("imp_params", "01_imp"), ("earlybird_params", "04_early_tickets")]:
+        stem = str(p[key]).rsplit("/", 1)[-1].removesuffix(".yaml")
+        if not str(p[key]).endswith(".yaml") or stem.split("-")[0] != run:
+            errors.append(f"'{key}' = {p[key]!r} must name a {run} params file (params/<profile>/{run}[-variant].yaml)")
+    batches = list(p["batch_sizes"])
+    if 1 not in batches or max(batches, default=1) <= 1:
+        errors.append(f"'batch_sizes' {batches} must include 1 and a larger batch: the claims judge both")
+    if p["claim_threads"] not in p["threads"]:
+        errors.append(f"'claim_threads' {p['claim_threads']} must be one of 'threads' {p['threads']}")
+    if p["latency_repeats"] < 2:
+        errors.append("'latency_repeats' must be at least 2 for an interval")
+    if not 0 < p["moderate_percent"] < 100:
+        errors.append(f"'moderate_percent' {p['moderate_percent']} must lie strictly between 0 and 100")
+    return errors
+
+
+PARAM_CHECKS["06_deployment"] = check_deployment_params

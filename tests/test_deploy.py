@@ -1,0 +1,387 @@
+"""ticketlib.deploy and the 06 claims: the compact ticket file (bit-exact round trip, byte formula, refusal of
+corrupt or truncated files), sparse and slimmed forms against the masked dense model, FLOPs, energy, latency
+helpers; and the deployment claims on synthetic values (holding, failing, inconclusive)."""
+
+import json
+import math
+
+import pytest
+import torch
+from safetensors import safe_open
+from torch import nn
+
+from ticketlib import claims, deploy, models, pruning, scores, slim
+from ticketlib.masks import Mask
+
+
+def lenet_ticket(density: float = 0.1, seed: int = 0) -> tuple[nn.Module, Mask]:
+    """LeNet-300-100 with a random layerwise mask applied (pruned weights exactly zero)."""
+    torch.manual_seed(seed)
+    model = models.build("lenet_300_100", (1, 28, 28), 10).eval()
+    mask = pruning.random_mask_like(Mask.ones_like(model), torch.Generator().manual_seed(seed))
+    mask = pruning.prune_to_density(scores.magnitude(model, mask), mask, density, scope="layerwise")
+    return mask.apply(model), mask
+
+
+def equal_states(a: nn.Module, b: nn.Module) -> bool:
+    sa, sb = a.state_dict(), b.state_dict()
+    return list(sa) == list(sb) and all(torch.equal(sa[k], sb[k]) and sa[k].dtype == sb[k].dtype for k in sa)
+
+
+# --- the compact file -------------------------------------------------------------------------------
+def test_bits_pack_eight_to_a_byte_and_unpack() -> None:
+    keep = torch.rand(7, 13, generator=torch.Generator().manual_seed(0)) < 0.3
+    bits = deploy.pack_bits(keep)
+    assert bits.dtype == torch.uint8 and bits.numel() == math.ceil(91 / 8)
+    assert torch.equal(deploy.unpack_bits(bits, (7, 13)), keep)
+
+
+@pytest.mark.parametrize("density", [1.0, 0.2, 0.036, 0.0])
+def test_round_trip_is_bit_exact_and_the_file_size_is_the_formula_plus_the_header(tmp_path, density) -> None:
+    model, mask = lenet_ticket(density)
+    path = tmp_path / "ticket.safetensors"
+    size = deploy.export_ticket(model, mask, path)
+    assert size == path.stat().st_size
+    other = {n: t for n, t in model.state_dict().items() if n not in mask}
+    kept = mask.num_kept()
+    by_hand = sum(math.ceil(k.numel() / 8) for k in mask.values()) + 4 * kept + sum(4 * t.numel() for t in other.values())
+    assert deploy.payload_bytes(mask, model.state_dict()) == by_hand
+    assert size == deploy.header_bytes(path) + by_hand
+    fresh = models.build("lenet_300_100", (1, 28, 28), 10)
+    loaded = deploy.load_ticket(fresh, path)
+    assert loaded == mask and equal_states(fresh, model)
+
+
+def test_the_formula_is_one_bit_plus_32_density_bits_per_weight() -> None:
+    assert deploy.predicted_fraction(0.05) == pytest.approx((1 + 32 * 0.05) / 32)
+    assert deploy.predicted_fraction(0.05, value_bits=16) == pytest.approx((1 + 16 * 0.05) / 32)
+    model, mask = lenet_ticket(0.05)
+    masked = sum(deploy.payload_bytes(Mask({n: k}), {}) for n, k in mask.items())
+    assert masked == pytest.approx(4 * mask.num_total() * deploy.predicted_fraction(mask.density()), abs=len(mask))
+
+
+def test_float16_values_halve_the_value_bytes_and_round_like_half(tmp_path) -> None:
+    model, mask = lenet_ticket(0.2)
+    full = deploy.export_ticket(model, mask, tmp_path / "a.safetensors")
+    half = deploy.export_ticket(model, mask, tmp_path / "b.safetensors", values_dtype="float16")
+    assert full - half == pytest.approx(2 * mask.num_kept(), abs=200)  # the headers differ by a few bytes
+    state, loaded = deploy.read_ticket(tmp_path / "b.safetensors")
+    assert loaded == mask
+    for name in mask:
+        assert state[name].dtype == torch.float32 and torch.equal(state[name], model.state_dict()[name].half().float())
+    with pytest.raises(ValueError, match="values_dtype"):
+        deploy.export_ticket(model, mask, tmp_path / "c.safetensors", values_dtype="int8")
+
+
+def test_export_stores_the_masked_model_and_everything_else_of_the_state_dict(tmp_path) -> None:
+    torch.manual_seed(0)
+    model = models.build("vgg11", (1, 28, 28), 10, width=0.0625).eval()  # BN buffers, a 0-d num_batches_tracked
+    mask = pruning.prune_to_density(scores.magnitude(model, Mask.ones_like(model)), Mask.ones_like(model), 0.3)
+    deploy.export_ticket(model, mask, tmp_path / "t.safetensors")  # pruned weights not zeroed: export drops them
+    fresh = models.build("vgg11", (1, 28, 28), 10, width=0.0625)
+    deploy.load_ticket(fresh, tmp_path / "t.safetensors")
+    assert equal_states(fresh, mask.apply(model))
+    with safe_open(str(tmp_path / "t.safetensors"), framework="pt") as handle:
+        assert json.loads(handle.metadata()["ticketlib"])["format"] == deploy.FORMAT
+        assert "dense/features.1.running_var" in handle.keys() and "features.0.weight/bits" in handle.keys()
+
+
+def test_truncated_file_is_refused_naming_the_file(tmp_path) -> None:
+    model, mask = lenet_ticket(0.1)
+    path = tmp_path / "ticket.safetensors"
+    deploy.export_ticket(model, mask, path)
+    data = path.read_bytes()
+    for cut in (len(data) - 1, len(data) // 2, 20, 4):
+        path.write_bytes(data[:cut])
+        with pytest.raises(deploy.TicketFileError, match="ticket.safetensors"):
+            deploy.load_ticket(models.build("lenet_300_100", (1, 28, 28), 10), path)
+
+
+def test_a_flipped_byte_anywhere_is_refused_never_loaded(tmp_path) -> None:
+    model, mask = lenet_ticket(0.1)
+    path = tmp_path / "ticket.safetensors"
+    deploy.export_ticket(model, mask, path)
+    data = bytearray(path.read_bytes())
+    header = deploy.header_bytes(path)
+    for where in (header + 3, header + 500, len(data) - 2, (header + len(data)) // 2):  # bits, values, biases
+        corrupt = bytearray(data)
+        corrupt[where] ^= 0x10
+        path.write_bytes(bytes(corrupt))
+        with pytest.raises(deploy.TicketFileError, match=r"ticket\.safetensors.*checksum"):
+            deploy.read_ticket(path)
+    corrupt = bytearray(data)
+    corrupt[12] ^= 0x01  # inside the JSON header
+    path.write_bytes(bytes(corrupt))
+    with pytest.raises(deploy.TicketFileError, match="ticket.safetensors"):
+        deploy.read_ticket(path)
+
+
+def test_an_edited_description_is_refused(tmp_path) -> None:
+    from safetensors.torch import save_file
+
+    model, mask = lenet_ticket(0.1)
+    tensors, meta = deploy.ticket_tensors(model.state_dict(), mask)
+    info = json.loads(meta["ticketlib"])
+    info["masked"]["fc1.weight"][0] = [784, 300]  # transposed: the bit count still fits, the weights would not
+    save_file(tensors, str(tmp_path / "edited.safetensors"), metadata={"ticketlib": json.dumps(info)})
+    with pytest.raises(deploy.TicketFileError, match=r"edited\.safetensors.*checksum"):
+        deploy.read_ticket(tmp_path / "edited.safetensors")
+
+
+def test_not_a_ticket_or_another_model_is_refused(tmp_path) -> None:
+    from safetensors.torch import save_file
+
+    save_file({"w": torch.zeros(3)}, str(tmp_path / "plain.safetensors"))
+    with pytest.raises(deploy.TicketFileError, match="plain.safetensors.*not a ticketlib.ticket/1"):
+        deploy.read_ticket(tmp_path / "plain.safetensors")
+    (tmp_path / "junk.safetensors").write_bytes(b"not a safetensors file at all")
+    with pytest.raises(deploy.TicketFileError, match="junk.safetensors"):
+        deploy.read_ticket(tmp_path / "junk.safetensors")
+    with pytest.raises(deploy.TicketFileError, match="missing.safetensors"):
+        deploy.read_ticket(tmp_path / "missing.safetensors")
+    model, mask = lenet_ticket(0.1)
+    deploy.export_ticket(model, mask, tmp_path / "lenet.safetensors")
+    with pytest.raises(deploy.TicketFileError, match="lenet.safetensors.*does not fit"):
+        deploy.load_ticket(models.build("conv2", (3, 32, 32), 10), tmp_path / "lenet.safetensors")
+
+
+def test_storage_row(tmp_path) -> None:
+    model, mask = lenet_ticket(0.036)
+    row = deploy.storage(model, mask, tmp_path)
+    assert row["compact"] == row["formula"] + row["compact_header"]
+    assert row["compact16"] < row["compact"] < 0.1 * row["dense"]
+    assert all(row[f"{k}_gzip"] > 0 for k in ("dense", "compact", "compact16"))
+    assert row["dense_gzip"] < row["dense"]  # the zeros compress: gzip does part of what the format does
+    assert deploy.storage(model, mask, tmp_path) == row  # deterministic
+
+
+# --- inference forms ---------------------------------------------------------------------------------
+@pytest.mark.parametrize("layout", ["csr", "bsr"])
+@pytest.mark.parametrize("density", [1.0, 0.2, 0.02])
+def test_sparse_linear_forms_match_the_masked_dense_model(layout, density) -> None:
+    model, _ = lenet_ticket(density)
+    form = deploy.sparse_model(model, layout, block=4)
+    assert all(isinstance(m, deploy.SparseLinear) for m in (form.fc1, form.fc2, form.fc3))
+    x = torch.randn(17, 1, 28, 28, generator=torch.Generator().manual_seed(1))
+    error, agree = deploy.max_relative_error(form, model, x)
+    assert error <= deploy.OUTPUT_RTOL and agree
+    assert deploy.max_relative_error(form, model, x[:1])[0] <= deploy.OUTPUT_RTOL  # batch 1
+    if layout == "csr":
+        assert sum(m.stored() for m in (form.fc1, form.fc2, form.fc3)) == sum(
+            int((model.get_submodule(n).weight != 0).sum()) for n in ("fc1", "fc2", "fc3"))
+    else:
+        assert form.fc3.weight.values().shape[1:] == (2, 2)  # 10 x 100: the largest square block <= 4 dividing both
+
+
+def test_sparse_conv_lowering_matches_and_torch_has_no_sparse_conv() -> None:
+    torch.manual_seed(0)
+    model = models.build("vgg11", (1, 28, 28), 10, width=0.0625).eval()
+    ones = Mask.ones_like(model)
+    pruning.prune_to_density(scores.magnitude(model, ones), ones, 0.3, scope="layerwise").apply(model)
+    form = deploy.sparse_model(model, conv=True)
+    assert isinstance(form.features[0], deploy.SparseConv2d) and isinstance(form.fc, deploy.SparseLinear)
+    x = torch.randn(3, 1, 28, 28)
+    error, agree = deploy.max_relative_error(form, model, x)
+    assert error <= deploy.OUTPUT_RTOL and agree
+    strided = nn.Conv2d(3, 4, 3, stride=2, padding=2, dilation=2, bias=True)
+    y = torch.randn(2, 3, 11, 9)
+    assert torch.allclose(deploy.SparseConv2d(strided)(y), strided(y), atol=1e-5)
+    support = deploy.sparse_conv_support()
+    assert "COO" in support and "CSR" in support and "refused" in support  # torch 2.x on CPU: none
+
+
+def test_slimmed_network_matches_the_channel_masked_one() -> None:
+    torch.manual_seed(0)
+    model = models.build("vgg11", (1, 28, 28), 10, width=0.125).eval()
+    for bn in (m for m in model.modules() if isinstance(m, nn.BatchNorm2d)):
+        nn.init.uniform_(bn.weight, 0.0, 1.0)
+        nn.init.normal_(bn.running_mean, 0.0, 0.1)
+    from ticketlib import earlybird
+
+    mask = earlybird.ticket_mask(model, 0.5)
+    small = slim.slim(model, mask)
+    masked = slim.mask_channels(__import__("copy").deepcopy(model), mask)
+    error, agree = deploy.max_relative_error(small, masked, torch.randn(8, 1, 28, 28))
+    assert error <= deploy.OUTPUT_RTOL and agree
+
+
+def test_resident_bytes_count_the_sparse_index_arrays() -> None:
+    model, _ = lenet_ticket(0.1)
+    form = deploy.sparse_model(model)
+    assert deploy.resident_bytes(model) == 4 * sum(p.numel() for p in model.parameters())
+    nnz = sum(m.stored() for m in (form.fc1, form.fc2, form.fc3))
+    rows = 300 + 100 + 10 + 3  # crow_indices: rows + 1 per layer
+    assert deploy.resident_bytes(form) == 4 * nnz + 8 * nnz + 8 * rows + 4 * (300 + 100 + 10)
+
+
+def test_accuracy_of_any_form() -> None:
+    model, _ = lenet_ticket(0.2)
+    x = torch.randn(50, 1, 28, 28)
+    y = model(x).argmax(1)
+    assert deploy.accuracy(deploy.sparse_model(model), x, y, batch_size=7) == 1.0
+
+
+# --- cost ------------------------------------------------------------------------------------------------
+def test_flops_dense_by_the_counter_sparse_by_nonzeros() -> None:
+    model, _ = lenet_ticket(0.1)
+    x = torch.randn(5, 1, 28, 28)
+    dense = 2 * 5 * (784 * 300 + 300 * 100 + 100 * 10)
+    assert deploy.counted_flops(model, x) == dense  # a masked dense model multiplies its zeros
+    assert slim.flops(model, (1, 28, 28)) - deploy.counted_flops(model, x[:1]) == 300 + 100 + 10  # bias adds
+    nonzero = sum(int((model.get_submodule(n).weight != 0).sum()) for n in ("fc1", "fc2", "fc3"))
+    assert deploy.counted_flops(deploy.sparse_model(model), x) == 2 * 5 * nonzero
+    bsr = deploy.sparse_model(model, "bsr")
+    assert deploy.counted_flops(bsr, x) == 2 * 5 * sum(m.stored() for m in (bsr.fc1, bsr.fc2, bsr.fc3)) > 2 * 5 * nonzero
+
+
+def test_flops_of_a_lowered_conv_and_a_slimmed_network() -> None:
+    torch.manual_seed(0)
+    model = models.build("vgg11", (1, 28, 28), 10, width=0.0625).eval()
+    x = torch.randn(2, 1, 28, 28)
+    counted = deploy.counted_flops(model, x)
+    assert counted == 2 * (slim.flops(model, (1, 28, 28)) - 10)  # the fc bias adds are the only difference
+    form = deploy.sparse_model(model, conv=True)  # nothing pruned: every weight stored
+    assert deploy.counted_flops(form, x) == counted
+
+
+def test_energy_estimate_uses_the_stated_figure() -> None:
+    assert deploy.PJ_PER_FP32_MAC == pytest.approx(3.7 + 0.9)
+    assert deploy.estimated_joules(2e12) == pytest.approx(4.6)  # 1e12 multiply-adds x 4.6 pJ
+    assert "Horowitz" in deploy.ENERGY_SOURCE and "estimate" in deploy.ENERGY_SOURCE
+
+
+def test_rapl_counters_read_where_readable_and_wrap_around(tmp_path) -> None:
+    assert deploy.rapl_counters(tmp_path / "absent") == {}
+    zone = tmp_path / "intel-rapl:0"
+    zone.mkdir()
+    (zone / "name").write_text("package-0\n")
+    (zone / "energy_uj").write_text("1000\n")
+    (zone / "max_energy_range_uj").write_text("5000\n")
+    (tmp_path / "intel-rapl:0:0").mkdir()  # a sub-zone: part of the package, not counted twice
+    ((tmp_path / "intel-rapl:0:0") / "energy_uj").write_text("7\n")
+    counters = deploy.rapl_counters(tmp_path)
+    assert list(counters) == ["intel-rapl:0 (package-0)"]
+    calls = []
+
+    def step() -> None:  # each call spends 600 uJ; the counter wraps at 5000
+        calls.append(1)
+        (zone / "energy_uj").write_text(str((1000 + 600 * len(calls)) % 5000))
+
+    joules = deploy.measured_joules(step, counters, min_seconds=0.0)
+    assert len(calls) == 1 and joules == pytest.approx(600e-6)
+    for _ in range(7):
+        step()
+    assert deploy.measured_joules(step, counters, min_seconds=0.0) == pytest.approx(600e-6)  # across the wrap
+    with pytest.raises(ValueError, match="RAPL"):
+        deploy.measured_joules(step, {})
+
+
+def test_latency_samples_are_paired_and_positive() -> None:
+    model, _ = lenet_ticket(0.05)
+    forms = {"masked": model, "csr": deploy.sparse_model(model)}
+    samples = deploy.latency_samples(forms, torch.randn(4, 1, 28, 28), repeats=3, threads=1, min_seconds=0.0)
+    assert set(samples) == {"masked", "csr"} and all(len(s) == 3 and min(s) > 0 for s in samples.values())
+    q1, median, q3 = deploy.quartiles([1.0, 2.0, 3.0, 4.0, 5.0])
+    assert (q1, median, q3) == (2.0, 3.0, 4.0)
+
+
+def test_crossover_density() -> None:
+    cross = deploy.crossover_density([0.02, 0.05, 0.2, 0.5], [0.3, 0.5, 2.0, 4.0])
+    assert cross.how == "interpolated" and 0.05 < cross.density < 0.2
+    t = math.log(1 / 0.5) / math.log(2.0 / 0.5)  # log-log interpolation by hand
+    assert cross.density == pytest.approx(math.exp(math.log(0.05) + t * math.log(0.2 / 0.05)))
+    assert deploy.crossover_density([0.5, 0.02], [4.0, 1.2]) == deploy.Crossover(None, "never")
+    assert deploy.crossover_density([0.02, 0.5], [0.3, 0.9]) == deploy.Crossover(0.5, "all")
+    assert deploy.crossover_density([0.02, 0.1, 0.5], [0.5, 1.5, 0.8]).density < 0.1  # first crossing from the sparse end
+    with pytest.raises(ValueError):
+        deploy.crossover_density([0.1], [])
+
+
+# --- the deployment claims on synthetic values ----------------------------------------------------------
+def imp_rows(gaps: dict[int, list[float]], dense: list[float]) -> list[dict]:
+    """imp.round_row-like rows: round -> per-seed ticket − dense accuracy gaps."""
+    rows = []
+    for index, per_seed in gaps.items():
+        for seed, gap in enumerate(per_seed):
+            rows.append({"seed": seed, "kind": "ticket", "round": index, "percent_remaining": 100 * 0.8 ** index,
+                         "test_accuracy": dense[seed] + gap})
+    return rows
+
+
+def test_matching_rounds_and_the_sparsest_matching_one() -> None:
+    dense = [98.0, 98.2, 97.8]  # sd 0.2: matching = above −0.2
+    rows = imp_rows({0: [0, 0, 0], 1: [0.1, 0.2, 0.3], 2: [0.0, 0.1, 0.05], 3: [-1.0, -1.2, -0.9]}, dense)
+    verdicts = claims.matching_rounds(rows, "test_accuracy")
+    assert [v.verdict for v in verdicts] == ["holds", "holds", "holds", "fails"]
+    assert verdicts[0].threshold == pytest.approx(-0.2)
+    assert claims.sparsest_matching(verdicts) == 2
+    assert claims.sparsest_matching(verdicts[3:]) is None
+
+
+@pytest.mark.parametrize("ratios, expected", [({0: 0.067, 1: 0.067, 2: 0.067}, "holds"),
+                                              ({0: 0.5, 1: 0.5}, "fails"),
+                                              ({0: 0.05, 1: 0.2}, "inconclusive")])
+def test_compact_ticket_claim(ratios, expected) -> None:
+    v = claims.compact_ticket_claim(ratios, 3.5, "lenet_300_100", "mnist")
+    assert v.verdict == expected and v.threshold == 0.1 and v.threshold_basis == "ours"
+    assert v.source == claims.COMPACT_TARGET.source and "3.50%" in v.statement
+    other = claims.compact_ticket_claim(ratios, 3.5, "vgg11", "fashion_mnist")  # no SETTINGS entry: the same target
+    assert other.threshold == 0.1 and other.verdict == expected
+
+
+def test_compact_ticket_claim_without_a_matching_ticket_is_not_judged() -> None:
+    v = claims.compact_ticket_claim({}, None, "lenet_300_100", "mnist")
+    assert v.verdict == "inconclusive" and v.seeds == 0 and "no IMP round matches" in v.measured
+
+
+def latency_rows(csr_sparse: list[float], csr_moderate: list[float], slim: dict[int, list[float]]) -> list[dict]:
+    dense = [1.0, 1.1, 0.9, 1.0]
+    rows = [{"model": "imp", "form": "dense", "percent": 100.0, "batch": 256, "threads": 1, "seconds": dense},
+            {"model": "imp", "form": "csr", "percent": 3.5, "batch": 256, "threads": 1,
+             "seconds": [d * r for d, r in zip(dense, csr_sparse)]},
+            {"model": "imp", "form": "csr", "percent": 21.0, "batch": 256, "threads": 1,
+             "seconds": [d * r for d, r in zip(dense, csr_moderate)]}]
+    for batch, ratio in slim.items():
+        rows += [{"model": "earlybird", "form": "dense", "ratio": None, "batch": batch, "threads": 1, "seconds": dense},
+                 {"model": "earlybird", "form": "slim", "ratio": 0.5, "batch": batch, "threads": 1,
+                  "seconds": [d * r for d, r in zip(dense, ratio)]}]
+    return rows
+
+
+def test_sparse_latency_claims_hold_fail_or_stay_inconclusive() -> None:
+    good = latency_rows([0.4, 0.42, 0.38, 0.41], [3.0, 3.2, 2.9, 3.1], {})
+    pays, loses = claims.sparse_latency_claims(good, 3.5, 21.0, 256, 1, "crossover ≈ 10%")
+    assert (pays.id, pays.verdict, loses.id, loses.verdict) == (
+        "sparse_kernels_pay_when_sparse", "holds", "sparse_kernels_lose_at_moderate_sparsity", "holds")
+    assert pays.seeds == 4 and pays.estimate == pytest.approx(0.4025) and "crossover ≈ 10%" in pays.measured
+    assert pays.threshold == 1.0 and pays.threshold_basis == "direction"
+    bad = latency_rows([1.5, 1.6, 1.4, 1.5], [0.5, 0.6, 0.5, 0.4], {})
+    assert [v.verdict for v in claims.sparse_latency_claims(bad, 3.5, 21.0, 256, 1, "")] == ["fails", "fails"]
+    unsure = latency_rows([0.5, 1.5, 0.6, 1.4], [0.5, 1.5, 0.6, 1.4], {})
+    assert [v.verdict for v in claims.sparse_latency_claims(unsure, 3.5, 21.0, 256, 1, "")] == ["inconclusive"] * 2
+    with pytest.raises(ValueError, match="0 latency rows"):
+        claims.sparse_latency_claims(good, 7.0, 21.0, 256, 1, "")  # a level that was not timed
+
+
+def test_slim_latency_claim_needs_every_batch_size() -> None:
+    fast = [0.5, 0.55, 0.52, 0.5]
+    v = claims.slim_latency_claim(latency_rows([1] * 4, [1] * 4, {1: fast, 256: fast}), 0.5, [1, 256], 1)
+    assert v.id == "slim_network_is_faster" and v.verdict == "holds" and len(v.parts) == 2
+    slow = [1.2, 1.3, 1.25, 1.2]
+    assert claims.slim_latency_claim(latency_rows([1] * 4, [1] * 4, {1: slow, 256: fast}), 0.5, [1, 256], 1
+                                     ).verdict == "fails"
+    noisy = [0.5, 1.5, 0.6, 1.4]
+    assert claims.slim_latency_claim(latency_rows([1] * 4, [1] * 4, {1: noisy, 256: fast}), 0.5, [1, 256], 1
+                                     ).verdict == "inconclusive"
+
+
+def test_deployment_params_checks() -> None:
+    good = {"imp_params": "params/cpu/01_imp.yaml", "earlybird_params": "params/paper/04_early_tickets-vgg16_cifar10.yaml",
+            "batch_sizes": [1, 256], "threads": [1, 0], "claim_threads": 1, "latency_repeats": 10,
+            "moderate_percent": 21.1}
+    assert claims.check_deployment_params(good) == []
+    assert claims.check_params("06_deployment", good) == []
+    bad = dict(good, imp_params="params/cpu/04_early_tickets.yaml", batch_sizes=[256], claim_threads=2,
+               latency_repeats=1, moderate_percent=100.0)
+    errors = claims.check_deployment_params(bad)
+    assert len(errors) == 5 and "'imp_params'" in errors[0] and "01_imp" in errors[0]
