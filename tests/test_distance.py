@@ -3,7 +3,7 @@ import pytest
 import torch
 from torch import nn
 
-from ticketlib import distance
+from ticketlib import distance, slim
 from ticketlib.masks import Mask
 
 
@@ -103,42 +103,42 @@ def _with_gammas(g1, g2) -> _TwoBN:
 
 def test_channel_mask_uses_one_global_threshold_on_abs_gamma():
     model = _with_gammas([0.9, -0.05, 0.5, 0.01], [0.3, -0.8, 0.02, 0.6, 0.04, 0.7])
-    assert distance.bn_weight_names(model) == ["bn1.weight", "bn2.weight"]
-    mask = distance.channel_mask(model, 0.5)  # prune 5 of 10: |γ| 0.01, 0.02, 0.04, 0.05, 0.3
+    assert slim.bn_weight_names(model) == ["bn1.weight", "bn2.weight"]
+    mask = slim.channel_mask(model, 0.5)  # prune 5 of 10: |γ| 0.01, 0.02, 0.04, 0.05, 0.3
     assert mask["bn1.weight"].tolist() == [True, False, True, False]
     assert mask["bn2.weight"].tolist() == [False, True, False, True, False, True]
     assert mask.num_kept() == 5
-    assert distance.channel_mask(model, 0.0).num_kept() == 10
-    assert distance.channel_mask(model, 0.3).num_kept() == 7
+    assert slim.channel_mask(model, 0.0).num_kept() == 10
+    assert slim.channel_mask(model, 0.3).num_kept() == 7
 
 
 def test_channel_mask_keeps_a_channel_in_every_layer():
     model = _with_gammas([0.01, 0.02, 0.03, 0.04], [1.0, 2.0, 3.0, 4.0, 5.0, 6.0])
-    mask = distance.channel_mask(model, 0.5)  # the global threshold would empty bn1
+    mask = slim.channel_mask(model, 0.5)  # the global threshold would empty bn1
     assert mask["bn1.weight"].tolist() == [False, False, False, True]
     assert mask["bn2.weight"].tolist() == [False, True, True, True, True, True]
-    assert distance.channel_mask(model, 0.5, min_per_layer=0)["bn1.weight"].sum() == 0
+    assert slim.channel_mask(model, 0.5, min_per_layer=0)["bn1.weight"].sum() == 0
 
 
 def test_channel_mask_names_restrict_the_ranking():
     model = _with_gammas([0.001, 0.002, 0.003, 0.004], [0.3, -0.8, 0.02, 0.6, 0.04, 0.7])
-    mask = distance.channel_mask(model, 0.5, names=["bn2.weight"])  # bn1's tiny γ do not compete
+    mask = slim.channel_mask(model, 0.5, names=["bn2.weight"])  # bn1's tiny γ do not compete
     assert list(mask) == ["bn2.weight"]
     assert mask["bn2.weight"].tolist() == [False, True, False, True, False, True]
-    both = distance.channel_mask(model, 0.5, names=distance.bn_weight_names(model))
-    assert both == distance.channel_mask(model, 0.5)
+    both = slim.channel_mask(model, 0.5, names=slim.bn_weight_names(model))
+    assert both == slim.channel_mask(model, 0.5)
 
 
 def test_channel_mask_ties_are_deterministic():
     model = _TwoBN()  # every γ is 1: the lower indices go first
-    mask = distance.channel_mask(model, 0.3)
+    mask = slim.channel_mask(model, 0.3)
     assert mask["bn1.weight"].tolist() == [False, False, False, True]
-    assert mask == distance.channel_mask(_TwoBN(), 0.3)
+    assert mask == slim.channel_mask(_TwoBN(), 0.3)
 
 
 def test_bn_l1_value_and_gradient():
     model = _with_gammas([0.5, -0.25, 0.0, 1.0], [-1.0, 2.0, 0.5, 0.5, -0.5, 0.1])
-    penalty = distance.bn_l1(1e-4)(model)
+    penalty = slim.bn_l1(1e-4)(model)
     assert penalty.item() == pytest.approx(1e-4 * (1.75 + 4.6))
     penalty.backward()
     assert torch.allclose(model.bn2.weight.grad, 1e-4 * torch.sign(model.bn2.weight.detach()))

@@ -40,7 +40,7 @@ def test_search_draws_one_mask_per_epoch_and_detects_like_the_detector(tmp_path)
     # the final mask is drawn from the final weights
     model = exp.build_model(data, 0)
     model.load_state_dict(found["final_state"])
-    assert distance.channel_mask(model, 0.5) == found["masks"][0.5][-1]
+    assert slim.channel_mask(model, 0.5) == found["masks"][0.5][-1]
     again = earlybird.search(exp, eb, data, seed=0, cache=cache, progress=False)
     assert cache.hits == 1 and again["detected"] == found["detected"]
 

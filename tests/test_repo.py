@@ -88,3 +88,38 @@ def test_no_deps_pins_agree_everywhere() -> None:
     assert sorted(make_line.split(":=", 1)[1].split()) == sorted(no_deps)
     env_text = (ROOT / "environment.yml").read_text()
     assert all(pin in env_text for pin in no_deps)
+
+
+def _library_imports(path: Path) -> set[str]:
+    """The ticketlib modules a module imports (relative imports, at any depth of the file)."""
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.ImportFrom) and node.level == 1:
+            names = [node.module.split(".")[0]] if node.module else [a.name for a in node.names]
+            found.update(n for n in names if (ROOT / "ticketlib" / f"{n}.py").exists())
+    return found
+
+
+def _architecture_layers() -> dict[str, int]:
+    """module -> layer, from the module table of ARCHITECTURE.md."""
+    rows = re.findall(r"^\| (\d+) \| `(\w+)` \|", (ROOT / "ARCHITECTURE.md").read_text(), re.M)
+    return {module: int(layer) for layer, module in rows}
+
+
+def test_architecture_lists_every_module_and_imports_go_one_way() -> None:
+    layers = _architecture_layers()
+    modules = {p.stem for p in (ROOT / "ticketlib").glob("*.py") if not p.stem.startswith("__")}
+    assert set(layers) == modules, f"ARCHITECTURE.md lists {sorted(set(layers) ^ modules)} wrongly"
+    upward = [f"{m} (layer {layers[m]}) imports {d} (layer {layers[d]})"
+              for m in sorted(modules) for d in _library_imports(ROOT / "ticketlib" / f"{m}.py")
+              if layers[d] > layers[m]]
+    assert not upward, "imports against the layering of ARCHITECTURE.md: " + "; ".join(upward)
+
+
+def test_code_cites_the_architecture_in_the_repository() -> None:
+    cited = [p.name for p in (ROOT / "ticketlib").glob("*.py") if "DESIGN.md" in p.read_text()]
+    assert not cited, f"{cited} cite a design document outside the repository; cite ARCHITECTURE.md"
+    sections = set(re.findall(r"^## (.+)$", (ROOT / "ARCHITECTURE.md").read_text(), re.M))
+    for path in (ROOT / "ticketlib").glob("*.py"):
+        for section in re.findall(r'ARCHITECTURE\.md, "([^"]+)"', path.read_text()):
+            assert any(section in s for s in sections), f"{path.name} cites a missing section {section!r}"

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from ticketlib import claims, report
+from ticketlib import cache, claims, report
 from ticketlib.report import Record
 
 VALUES = {"holds": {0: 2.0, 1: 2.2, 2: 1.9}, "fails": {0: -2.0, 1: -2.1, 2: -1.8}, "inconclusive": {0: 1.0, 1: -1.0}}
@@ -157,7 +157,7 @@ def test_atomic_write_replaces_whole_or_not_at_all(tmp_path) -> None:
     target = tmp_path / "sub" / "r.json"
     report.write_json(target, {"a": 1})
     with pytest.raises(ZeroDivisionError):
-        report.atomic_write(target, lambda tmp: (tmp.write_text("half"), 1 / 0))
+        cache.atomic_write(target, lambda tmp: (tmp.write_text("half"), 1 / 0))
     assert json.loads(target.read_text()) == {"a": 1} and [p.name for p in target.parent.iterdir()] == ["r.json"]
 
     def folder(tmp: Path) -> None:  # a folder is replaced whole too (the cache's entries)
@@ -166,11 +166,11 @@ def test_atomic_write_replaces_whole_or_not_at_all(tmp_path) -> None:
 
     (tmp_path / "entry").mkdir()
     (tmp_path / "entry" / "old").write_text("1")
-    assert report.atomic_write(tmp_path / "entry", folder) is True
+    assert cache.atomic_write(tmp_path / "entry", folder) is True
     assert [p.name for p in (tmp_path / "entry").iterdir()] == ["new"]
     (tmp_path / "entry" / "new").write_text("first")  # replace=False: the first writer's entry stays
-    assert report.atomic_write(tmp_path / "entry", folder, replace=False) is False
-    assert report.atomic_write(target, lambda tmp: tmp.write_text("second"), replace=False) is False
+    assert cache.atomic_write(tmp_path / "entry", folder, replace=False) is False
+    assert cache.atomic_write(target, lambda tmp: tmp.write_text("second"), replace=False) is False
     assert (tmp_path / "entry" / "new").read_text() == "first" and json.loads(target.read_text()) == {"a": 1}
-    assert report.atomic_write(tmp_path / "other", folder, replace=False) is True
+    assert cache.atomic_write(tmp_path / "other", folder, replace=False) is True
     assert sorted(p.name for p in tmp_path.iterdir()) == ["entry", "other", "sub"]  # no staging left behind

@@ -44,14 +44,14 @@ def _assert_slim_equals_masked(model: nn.Module, mask: Mask, x: torch.Tensor) ->
 @pytest.mark.parametrize("ratio", [0.3, 0.7])
 def test_slimmed_network_computes_what_the_channel_masked_one_does(ratio):
     model = _randomised_vgg()
-    mask = distance.channel_mask(model, ratio)
+    mask = slim.channel_mask(model, ratio)
     _assert_slim_equals_masked(model, mask, torch.randn(6, 1, 28, 28))
 
 
 def test_slim_builds_a_physically_smaller_network_and_leaves_the_input_alone():
     model = _randomised_vgg()
     before = copy.deepcopy(model.state_dict())
-    mask = distance.channel_mask(model, 0.5)
+    mask = slim.channel_mask(model, 0.5)
     small = slim.slim(model, mask)
     widths = [int(k.sum()) for k in mask.values()]
     assert slim.width_plan(small) == widths
@@ -74,7 +74,7 @@ def test_slim_builds_a_physically_smaller_network_and_leaves_the_input_alone():
 
 def test_slim_rejects_wrong_inputs():
     model = _randomised_vgg()
-    mask = distance.channel_mask(model, 0.5)
+    mask = slim.channel_mask(model, 0.5)
     with pytest.raises(TypeError):
         slim.slim(models.lenet_300_100((1, 28, 28), 10), Mask({}))
     partial = Mask({k: v for k, v in list(mask.items())[:-1]})
@@ -101,17 +101,9 @@ def test_flops_hand_counted_strided_conv_and_linear():
 
 def test_slimming_cuts_flops_and_hooks_are_removed():
     model = _randomised_vgg()
-    small = slim.slim(model, distance.channel_mask(model, 0.5))
+    small = slim.slim(model, slim.channel_mask(model, 0.5))
     assert slim.flops(small, (1, 28, 28)) < 0.6 * slim.flops(model, (1, 28, 28))
     assert all(not m._forward_hooks for m in small.modules())
-
-
-def test_latencies_are_positive_and_restore_the_mode():
-    model = _randomised_vgg().train()
-    times = slim.latencies({"a": model, "b": nn.Identity()}, torch.randn(2, 1, 28, 28), repeats=3, warmup=1)
-    assert set(times) == {"a", "b"} and all(t > 0 for t in times.values())
-    assert model.training
-    assert slim.latency(model, torch.randn(2, 1, 28, 28), repeats=2, warmup=0) > 0
 
 
 # --- PreResNet: only the channels inside each bottleneck are slimmed -------------------------------
@@ -136,7 +128,7 @@ def _random_channel_mask(model: nn.Module, density: float = 0.5, seed: int = 1) 
 
 def test_slimmable_bn_names_vgg_is_every_bn_and_preresnet_is_bn2_bn3():
     vgg = _randomised_vgg()
-    assert slim.slimmable_bn_names(vgg) == distance.bn_weight_names(vgg)
+    assert slim.slimmable_bn_names(vgg) == slim.bn_weight_names(vgg)
     net = _randomised_preresnet(depth=20)  # two bottlenecks per stage
     names = slim.slimmable_bn_names(net)
     assert len(names) == 2 * 6 and names[:2] == ["stages.0.0.bn2.weight", "stages.0.0.bn3.weight"]
@@ -183,7 +175,7 @@ def test_slim_preresnet_narrows_only_the_bottleneck_insides():
     small(torch.randn(4, 3, 16, 16)).sum().backward()
     assert all(p.grad is not None for p in small.parameters())
     # a slimmed PreResNet is slimmed again by a mask over its own channels
-    again = slim.slim(small, distance.channel_mask(small, 0.3, names=slim.slimmable_bn_names(small)))
+    again = slim.slim(small, slim.channel_mask(small, 0.3, names=slim.slimmable_bn_names(small)))
     assert slim.num_params(again) < slim.num_params(small)
 
 
@@ -196,7 +188,7 @@ def test_slim_preresnet_rejects_residual_stream_masks():
     with pytest.raises(ValueError, match="unexpected.*'bn.weight'"):
         slim.slim(model, Mask({**mask, "bn.weight": torch.ones(model.bn.num_features, dtype=torch.bool)}))
     with pytest.raises(ValueError):  # every BN, as `bn_weight_names` would give
-        slim.slim(model, distance.channel_mask(model, 0.5))
+        slim.slim(model, slim.channel_mask(model, 0.5))
     with pytest.raises(ValueError, match="missing"):
         slim.slim(model, Mask(dict(list(mask.items())[1:])))
     empty = Mask({k: torch.zeros_like(v) if i == 3 else v for i, (k, v) in enumerate(mask.items())})
@@ -207,7 +199,7 @@ def test_slim_preresnet_rejects_residual_stream_masks():
 def test_ticket_mask_ranks_only_the_slimmable_layers():
     vgg = _randomised_vgg()
     for ratio in (0.3, 0.5, 0.7):  # VGG: bit for bit the all-BN mask
-        assert earlybird.ticket_mask(vgg, ratio) == distance.channel_mask(vgg, ratio)
+        assert earlybird.ticket_mask(vgg, ratio) == slim.channel_mask(vgg, ratio)
     model = _randomised_preresnet()
     with torch.no_grad():  # residual-stream γ tiny: they would be pruned first if they competed
         for name, module in model.named_modules():
@@ -217,10 +209,3 @@ def test_ticket_mask_ranks_only_the_slimmable_layers():
     assert list(mask) == slim.slimmable_bn_names(model)
     assert mask.num_kept() == mask.num_total() - round(0.5 * mask.num_total())
     slim.slim(model, mask)
-
-
-def test_latency_samples_are_paired_interleaved_repeats() -> None:
-    a, b = nn.Linear(8, 8), nn.Sequential(nn.Linear(8, 8), nn.ReLU())
-    samples = slim.latency_samples({"a": a, "b": b}, torch.randn(4, 8), repeats=5, warmup=1)
-    assert set(samples) == {"a", "b"} and all(len(v) == 5 and min(v) > 0 for v in samples.values())
-    assert a.training and b.training  # modes restored

@@ -18,7 +18,9 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import os
 import shutil
+import tempfile
 import time
 import warnings
 from collections.abc import Callable
@@ -26,8 +28,6 @@ from pathlib import Path
 from typing import Any
 
 import torch
-
-from .report import atomic_write
 
 CACHE_VERSION = 2  # bump when the meaning of a cached payload changes
 
@@ -40,6 +40,32 @@ def canonical(config: Any) -> str:
 def config_hash(config: Any) -> str:
     """16 hex digits naming a config's folder (stable across runs and machines; a test pins it)."""
     return hashlib.sha256(canonical({"v": CACHE_VERSION, "config": config}).encode()).hexdigest()[:16]
+
+
+def atomic_write(path: str | Path, write: Callable[[Path], None], replace: bool = True) -> bool:
+    """Create `path` whole or not at all: `write(tmp)` makes a file or a folder at a fresh path beside it, then
+    that is renamed onto `path`. An existing `path` is replaced; with `replace=False` it is kept instead (the
+    first writer wins) and False returned. Nothing is left behind on failure."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(dir=path.parent, prefix=".tmp-"))
+    tmp = staging / path.name
+    try:
+        write(tmp)
+        if replace:
+            if path.is_dir():
+                shutil.rmtree(path)
+            os.replace(tmp, path)
+            return True
+        try:  # a link, or a folder's rename, fails on an existing path: check and write in one step
+            (os.link if tmp.is_file() else os.rename)(tmp, path)
+        except OSError:
+            if not path.exists():
+                raise
+            return False
+        return True
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
 
 
 def unit_key(unit: str, **parts: Any) -> dict:

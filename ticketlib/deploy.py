@@ -457,6 +457,7 @@ def latency_samples(forms: Mapping[str, nn.Module], x: torch.Tensor, repeats: in
     `min_seconds` (at least one), calibrated once per form after `warmup` passes; the forms take turns
     sample by sample, so a slow spell of the machine hits all alike and the i-th samples form a pair.
     """
+    modes = {name: model.training for name, model in forms.items()}
     for model in forms.values():
         model.eval()
     timers = {name: benchmark.Timer("forward(model, x)", globals={"forward": _forward, "model": m, "x": x},
@@ -470,6 +471,8 @@ def latency_samples(forms: Mapping[str, nn.Module], x: torch.Tensor, repeats: in
     for _ in range(repeats):
         for name, timer in timers.items():
             samples[name].append(timer.timeit(number[name]).mean)
+    for name, model in forms.items():
+        model.train(modes[name])
     return samples
 
 

@@ -1,20 +1,18 @@
-"""Mask distance, the early-bird detector, and channel masks from BatchNorm scales (You et al. 2020).
+"""Mask distance and the early-bird detector (You et al. 2020).
 
-A channel mask is an ordinary `Mask` over the BatchNorm weights (γ): one bool per channel,
-keyed by the BN weight's parameter name. Its Hamming distance is therefore `Mask.hamming`, the
-fraction of *all* channels whose state differs, pooled over layers of different widths as one
-global mask (ARCHITECTURE.md, "Masks"), exactly as for unstructured masks over weights.
+Any two masks over the same layers have a normalised Hamming distance (`Mask.hamming`): the fraction of
+*all* masked entries whose state differs, pooled over layers of different widths as one global mask
+(ARCHITECTURE.md, "Masks"). For a channel mask (`slim.channel_mask`, one bool per BatchNorm channel) that
+is the fraction of channels, exactly as for unstructured masks over weights.
 """
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 
 import torch
-from torch import nn
 
 from .masks import Mask
-from .pruning import prune_to_density
 
 
 def distance(a: Mask, b: Mask) -> float:
@@ -67,48 +65,3 @@ class EarlyBird:
         if fired and self.fired_at is None:
             self.fired_at = self.pushes - 1
         return fired
-
-
-# --- channel masks from BatchNorm scales (network slimming) -------------------------------------
-
-def bn_weight_names(model: nn.Module) -> list[str]:
-    """Parameter names of every BatchNorm γ, in module order: the keys of a channel mask."""
-    return [f"{name}.weight" for name, module in model.named_modules()
-            if isinstance(module, nn.modules.batchnorm._BatchNorm) and module.weight is not None]
-
-
-def channel_mask(model: nn.Module, ratio: float, min_per_layer: int = 1,
-                 names: Sequence[str] | None = None) -> Mask:
-    """Keep the channels with the largest |γ| under one global threshold; prune `ratio` of all channels.
-
-    The channels are those of the BN γ in `names` (default: every BN, `bn_weight_names`); early-bird
-    passes `slim.slimmable_bn_names(model)`, the layers `slim` can narrow (for a VGG: every BN again).
-    Exactly round(ratio * total) channels are pruned (ties: the lower index goes first, as in
-    `pruning`). A layer left with fewer than `min_per_layer` channels gets its largest-|γ|
-    ones back, so the slimmed network stays connected (this can keep a few more than asked).
-    """
-    if not 0.0 <= ratio < 1.0:
-        raise ValueError(f"pruning ratio must be in [0, 1), got {ratio}")
-    params = dict(model.named_parameters())
-    names = bn_weight_names(model) if names is None else list(names)
-    if not names:
-        raise ValueError("model has no BatchNorm layers to draw a channel mask from")
-    scores = {n: params[n].detach().abs().cpu() for n in names}
-    mask = prune_to_density(scores, Mask.ones_like(model, names), 1.0 - ratio, scope="global")
-    fixed = {}
-    for name, keep in mask.items():
-        if int(keep.sum()) < min_per_layer:
-            keep = keep.clone()
-            keep[torch.argsort(scores[name], descending=True, stable=True)[:min_per_layer]] = True
-        fixed[name] = keep
-    return Mask(fixed)
-
-
-def bn_l1(strength: float) -> Callable[[nn.Module], torch.Tensor]:
-    """Network slimming's sparsity penalty `strength * Σ|γ|` over every BN layer, for `train(extra_loss=...)`."""
-    def penalty(model: nn.Module) -> torch.Tensor:
-        gammas = [m.weight for m in model.modules()
-                  if isinstance(m, nn.modules.batchnorm._BatchNorm) and m.weight is not None]
-        return strength * torch.stack([g.abs().sum() for g in gammas]).sum()
-
-    return penalty

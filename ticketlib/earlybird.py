@@ -24,13 +24,13 @@ import torch
 from . import data as data_lib
 from .cache import Cache, unit_key
 from .device import describe
-from .distance import EarlyBird, bn_l1, channel_mask, consecutive_distances, distance, distance_matrix
+from .distance import EarlyBird, consecutive_distances, distance, distance_matrix
 from .experiment import Experiment
 from .imp import Ticket
 from .masks import Mask
 from .pruning import prune_to_density
 from .rewind import Step, capture
-from .slim import flops, num_params, slim, slimmable_bn_names, training_flops, width_plan
+from .slim import bn_l1, channel_mask, flops, num_params, slim, slimmable_bn_names, training_flops, width_plan
 from .train import TrainConfig, train
 
 

@@ -8,7 +8,8 @@ every job and returns the results in job order. Where the calls run is the backe
 - ``dask``: a `distributed.Client` to the scheduler at `TICKETLIB_DASK_ADDRESS` (a cluster you
   started), or a `LocalCluster` of `workers` single-threaded processes when no address is set.
 - ``slurm``: `submitit.AutoExecutor`, one job array per call (`TICKETLIB_SLURM_FOLDER` for its logs,
-  `TICKETLIB_SLURM_PARTITION`, `TICKETLIB_SLURM_TIMEOUT_MIN`, `TICKETLIB_SLURM_GPUS`); with
+  `TICKETLIB_SLURM_PARTITION`, `TICKETLIB_SLURM_TIMEOUT_MIN`, `TICKETLIB_SLURM_GPUS`,
+  `TICKETLIB_SLURM_UNITS_PER_JOB`); with
   `TICKETLIB_SLURM_CLUSTER=local` it runs the same jobs as local processes (tests, dry runs).
 
 The backend comes from the notebook's `executor` parameter (unless "auto"), else the `TICKETLIB_EXECUTOR` variable,
@@ -110,14 +111,17 @@ def _slurm(calls: list[tuple], workers: int, threads: int) -> list[tuple]:
     if env("TICKETLIB_SLURM_PARTITION"):
         options["slurm_partition"] = env("TICKETLIB_SLURM_PARTITION")
     executor.update_parameters(**options)
-    # Slurm schedules a job array itself; submitit's local mode starts every task at once, so there the
-    # arrays are `workers` tasks long (one task per core, as the local backend runs them).
-    size = workers if cluster == "local" else len(calls)
-    outcomes = []
-    for start in range(0, len(calls), size):
-        jobs = executor.map_array(run_unit, *zip(*calls[start:start + size]))  # one job array
-        outcomes += [job.result() for job in jobs]
-    return outcomes
+    # One array task per unit on a cluster (TICKETLIB_SLURM_UNITS_PER_JOB groups short units); submitit's
+    # local mode starts every task at once, so there the units are split into `workers` tasks.
+    per_job = int(env("TICKETLIB_SLURM_UNITS_PER_JOB", "1")) if cluster != "local" else -(-len(calls) // workers)
+    groups = [calls[start:start + per_job] for start in range(0, len(calls), per_job)]
+    jobs = executor.map_array(run_units, groups)  # one job array
+    return [outcome for job in jobs for outcome in job.result()]
+
+
+def run_units(calls: list[tuple]) -> list[tuple[Any, int, int]]:
+    """`run_unit` for each call, in order, in one process (one Slurm array task)."""
+    return [run_unit(*call) for call in calls]
 
 
 def map_units(unit: Callable, exp: Any, jobs: list[dict], data: Any = None, cache: Cache | None = None,

@@ -14,7 +14,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from .report import atomic_write
+from .cache import atomic_write
 
 FILE_FORMAT = "ticketlib.mask/1"
 

@@ -12,12 +12,10 @@ from __future__ import annotations
 import html
 import json
 import math
-import os
-import shutil
-import tempfile
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+
+from .cache import atomic_write
 
 
 def _plain(value: Any) -> Any:
@@ -33,32 +31,6 @@ def _plain(value: Any) -> Any:
     if isinstance(value, float) and not math.isfinite(value):
         return None
     return value
-
-
-def atomic_write(path: str | Path, write: Callable[[Path], None], replace: bool = True) -> bool:
-    """Create `path` whole or not at all: `write(tmp)` makes a file or a folder at a fresh path beside it, then
-    that is renamed onto `path`. An existing `path` is replaced; with `replace=False` it is kept instead (the
-    first writer wins) and False returned. Nothing is left behind on failure."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(dir=path.parent, prefix=".tmp-"))
-    tmp = staging / path.name
-    try:
-        write(tmp)
-        if replace:
-            if path.is_dir():
-                shutil.rmtree(path)
-            os.replace(tmp, path)
-            return True
-        try:  # a link, or a folder's rename, fails on an existing path: check and write in one step
-            (os.link if tmp.is_file() else os.rename)(tmp, path)
-        except OSError:
-            if not path.exists():
-                raise
-            return False
-        return True
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
 
 
 def write_json(path: str | Path, payload: Any) -> None:

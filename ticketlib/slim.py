@@ -1,4 +1,8 @@
-"""Structured pruning that really shrinks the network, and what it costs to run: FLOPs, parameters, latency.
+"""Network slimming (Liu et al. 2017): channel masks from BatchNorm scales, their L1 penalty, and the surgery
+that really shrinks the network, with what it trains: FLOPs and parameters (latency: `deploy.latency_samples`).
+
+`channel_mask(model, ratio)` keeps the channels with the largest |γ| under one global threshold; `bn_l1`
+is the sparsity penalty that drives γ to zero during training.
 
 `slim(model, channel_mask)` builds a physically narrower copy of the network; it computes exactly what
 `mask_channels(model, channel_mask)` computes: the same network with the pruned channels' γ and β at
@@ -16,15 +20,14 @@ zero. `slimmable_bn_names(model)` names the BatchNorm γ a channel mask must cov
 from __future__ import annotations
 
 import copy
-import statistics
-import time
-from collections.abc import Mapping
+from collections.abc import Callable, Sequence
 
 import torch
 from torch import nn
 
 from .masks import Mask
 from .models import PreActBottleneck, PreResNet
+from .pruning import prune_to_density
 
 
 @torch.no_grad()
@@ -193,6 +196,9 @@ def width_plan(model: nn.Module) -> list[int]:
 def flops(model: nn.Module, input_shape: tuple[int, ...]) -> int:
     """Forward FLOPs for one example, counted analytically for Conv and Linear layers (2 per multiply-add).
 
+    Kept by hand rather than `torch.utils.flop_counter.FlopCounterMode` (`deploy.counted_flops`): it also counts
+    the bias adds, which the counter leaves out, and 04's recorded training FLOPs are defined with them.
+
     Conv: 2 · C_in/groups · k_h · k_w · C_out · H_out · W_out (+ C_out · H_out · W_out for a bias);
     Linear: 2 · in · out (+ out for a bias). Norms, activations and pooling are not counted.
     Output sizes come from one forward pass of a zero input through temporary hooks.
@@ -232,37 +238,45 @@ def num_params(model: nn.Module) -> int:
     return sum(p.numel() for p in model.parameters())
 
 
-@torch.no_grad()
-def latency_samples(models: Mapping[str, nn.Module], x: torch.Tensor, repeats: int = 20,
-                    warmup: int = 3) -> dict[str, list[float]]:
-    """Wall time in seconds of each of `repeats` eval-mode forward passes on the batch `x`, per model.
+# --- channel masks from BatchNorm scales, and the penalty that drives them ------------------------
+def bn_weight_names(model: nn.Module) -> list[str]:
+    """Parameter names of every BatchNorm γ, in module order: the keys of a channel mask."""
+    return [f"{name}.weight" for name, module in model.named_modules()
+            if isinstance(module, nn.modules.batchnorm._BatchNorm) and module.weight is not None]
 
-    The models take turns (one pass each per repeat), so a slow spell of the machine hits all alike
-    and the i-th samples of two models form a pair.
+
+def channel_mask(model: nn.Module, ratio: float, min_per_layer: int = 1,
+                 names: Sequence[str] | None = None) -> Mask:
+    """Keep the channels with the largest |γ| under one global threshold; prune `ratio` of all channels.
+
+    The channels are those of the BN γ in `names` (default: every BN, `bn_weight_names`); early-bird
+    passes `slim.slimmable_bn_names(model)`, the layers `slim` can narrow (for a VGG: every BN again).
+    Exactly round(ratio * total) channels are pruned (ties: the lower index goes first, as in
+    `pruning`). A layer left with fewer than `min_per_layer` channels gets its largest-|γ|
+    ones back, so the slimmed network stays connected (this can keep a few more than asked).
     """
-    modes = {name: m.training for name, m in models.items()}
-    for m in models.values():
-        m.eval()
-    times: dict[str, list[float]] = {name: [] for name in models}
-    for i in range(warmup + repeats):
-        for name, m in models.items():
-            start = time.perf_counter()
-            m(x)
-            if x.is_cuda:
-                torch.cuda.synchronize()
-            if i >= warmup:
-                times[name].append(time.perf_counter() - start)
-    for name, m in models.items():
-        m.train(modes[name])
-    return times
+    if not 0.0 <= ratio < 1.0:
+        raise ValueError(f"pruning ratio must be in [0, 1), got {ratio}")
+    params = dict(model.named_parameters())
+    names = bn_weight_names(model) if names is None else list(names)
+    if not names:
+        raise ValueError("model has no BatchNorm layers to draw a channel mask from")
+    scores = {n: params[n].detach().abs().cpu() for n in names}
+    mask = prune_to_density(scores, Mask.ones_like(model, names), 1.0 - ratio, scope="global")
+    fixed = {}
+    for name, keep in mask.items():
+        if int(keep.sum()) < min_per_layer:
+            keep = keep.clone()
+            keep[torch.argsort(scores[name], descending=True, stable=True)[:min_per_layer]] = True
+        fixed[name] = keep
+    return Mask(fixed)
 
 
-def latencies(models: Mapping[str, nn.Module], x: torch.Tensor, repeats: int = 20,
-              warmup: int = 3) -> dict[str, float]:
-    """Median wall time in seconds of one eval-mode forward pass on the batch `x`, per model (interleaved)."""
-    return {name: statistics.median(t) for name, t in latency_samples(models, x, repeats, warmup).items()}
+def bn_l1(strength: float) -> Callable[[nn.Module], torch.Tensor]:
+    """Network slimming's sparsity penalty `strength * Σ|γ|` over every BN layer, for `train(extra_loss=...)`."""
+    def penalty(model: nn.Module) -> torch.Tensor:
+        gammas = [m.weight for m in model.modules()
+                  if isinstance(m, nn.modules.batchnorm._BatchNorm) and m.weight is not None]
+        return strength * torch.stack([g.abs().sum() for g in gammas]).sum()
 
-
-def latency(model: nn.Module, x: torch.Tensor, repeats: int = 20, warmup: int = 3) -> float:
-    """Median wall time in seconds of one eval-mode forward pass of `model` on the batch `x`."""
-    return latencies({"model": model}, x, repeats, warmup)["model"]
+    return penalty
