@@ -224,3 +224,12 @@ def test_every_conservation_params_file_can_judge_iteration_avoids_collapse(prof
         torch.manual_seed(0)
         net = models.build(p["model"], shape, classes, **p["model_kwargs"])
         pai.check_imp_reaches_collapse(net, shape, p["imp_rounds"], p["imp_fraction"], p["search_tol"])
+
+
+def test_study_configs_grid_then_controls_without_repeating_the_plain_run() -> None:
+    grid = pai.study_configs(["random", "synflow"], [1.0, 2.0], ["synflow"], ["shuffle", "reinit"], 1.0,
+                             synflow_iterations=7, per_class=3)
+    keys = [(c.method, c.log_compression, c.control) for c in grid]
+    assert keys == [("random", 1.0, None), ("synflow", 1.0, None), ("random", 2.0, None), ("synflow", 2.0, None),
+                    ("synflow", 1.0, "shuffle"), ("synflow", 1.0, "reinit")]
+    assert [c.iterations for c in grid] == [1, 7, 1, 7, 7, 7] and all(c.per_class == 3 for c in grid)

@@ -209,3 +209,16 @@ def test_balanced_batch_has_exactly_k_per_class_and_is_deterministic() -> None:
     assert torch.equal(split.y[x1[:, 0].long()], y1)
     with pytest.raises(ValueError, match="only"):
         scores.balanced_batch(split, 26)
+
+
+def test_conservation_summary_of_a_chain_network_is_conserved() -> None:
+    from ticketlib.masks import Mask
+
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Flatten(), nn.Linear(16, 12), nn.ReLU(), nn.Linear(12, 8), nn.ReLU(), nn.Linear(8, 4))
+    batch = (torch.randn(8, 1, 4, 4), torch.randint(0, 4, (8,)))
+    summary = scores.conservation_summary(net, Mask.ones_like(net), batch, (1, 4, 4))
+    assert summary["spreads"]["SynFlow (cut)"] < 1e-9  # Tanaka et al.'s Theorem 2: every cut carries R
+    assert summary["spreads"]["magnitude"] > 0.01 and summary["r_value"] > 0
+    assert 0 <= summary["shift_share"] < 1 and summary["gamma_cut_spread"] == 0.0  # no BN here
+    assert scores.spread([2.0, 1.0, 2.0]) == 0.5

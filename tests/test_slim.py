@@ -209,3 +209,9 @@ def test_ticket_mask_ranks_only_the_slimmable_layers():
     assert list(mask) == slim.slimmable_bn_names(model)
     assert mask.num_kept() == mask.num_total() - round(0.5 * mask.num_total())
     slim.slim(model, mask)
+
+
+def test_pruning_threshold_is_the_largest_pruned_scale() -> None:
+    state = {"a.weight": torch.tensor([0.3, -0.01, 0.2]), "b.weight": torch.tensor([0.05, -0.4])}
+    assert slim.pruning_threshold(state, ["a.weight", "b.weight"], 0.4) == pytest.approx(0.05)  # 2 of 5 pruned: 0.01, 0.05
+    assert slim.pruning_threshold(state, ["a.weight"], 0.5) == pytest.approx(0.2)  # round half up: 2 of 3 pruned

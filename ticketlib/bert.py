@@ -157,7 +157,7 @@ class BertMLM(nn.Module):
         """(logits at the predicted positions, their target tokens)."""
         hidden = self.bert(input_ids=input_ids, attention_mask=attention_mask,
                            token_type_ids=token_type_ids).last_hidden_state
-        where = labels != IGNORE
+        where = labels != IGNORE  # a variable number of masked tokens: selecting them syncs once per step on a GPU
         return F.linear(self.transform(hidden[where]), self.decoder_weight(), self.bias), labels[where]
 
 

@@ -171,6 +171,19 @@ class PAIConfig:
             raise ValueError(f"scope/schedule must be in {pruning.SCOPES}/{SCHEDULES}")
 
 
+def study_configs(methods: list[str], compressions: list[float], control_methods: list[str], controls: list[str],
+                  control_compression: float, synflow_iterations: int = 100, per_class: int = 10) -> list[PAIConfig]:
+    """Tanaka et al.'s grid: every method at every compression, then the controls of `control_methods` at
+    `control_compression` (with the plain run there, listed once even when it is also on the grid)."""
+    def config(method: str, log_compression: float, control: str | None = None) -> PAIConfig:
+        return PAIConfig(method, log_compression, iterations=synflow_iterations if method == "synflow" else 1,
+                         per_class=per_class, control=control)
+
+    grid = [config(method, c) for c in compressions for method in methods]
+    grid += [config(method, control_compression, k) for method in control_methods for k in [None, *controls]]
+    return list({repr(cfg): cfg for cfg in grid}.values())
+
+
 def choose_mask(exp: Experiment, data: Dataset, cfg: PAIConfig, seed: int, cache: Cache | None = None) -> Mask:
     """The mask `cfg` chooses for the model initialised under `seed` (its control not applied); cached."""
     cache = cache or Cache(None)

@@ -20,14 +20,14 @@ zero. `slimmable_bn_names(model)` names the BatchNorm γ a channel mask must cov
 from __future__ import annotations
 
 import copy
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 import torch
 from torch import nn
 
 from .masks import Mask
 from .models import PreActBottleneck, PreResNet
-from .pruning import prune_to_density
+from .pruning import prune_to_density, round_count
 
 
 @torch.no_grad()
@@ -270,6 +270,13 @@ def channel_mask(model: nn.Module, ratio: float, min_per_layer: int = 1,
             keep[torch.argsort(scores[name], descending=True, stable=True)[:min_per_layer]] = True
         fixed[name] = keep
     return Mask(fixed)
+
+
+def pruning_threshold(state: Mapping[str, torch.Tensor], names: Sequence[str], ratio: float) -> float:
+    """The |γ| at or below which `channel_mask` prunes at `ratio` (one global threshold over `names` of `state`;
+    the same count rule, `pruning.round_count`), for showing the cut on a histogram of the scales."""
+    gammas = torch.cat([state[n].detach().abs().flatten().cpu() for n in names]).sort().values
+    return float(gammas[max(round_count(ratio * len(gammas)), 1) - 1])
 
 
 def bn_l1(strength: float) -> Callable[[nn.Module], torch.Tensor]:
