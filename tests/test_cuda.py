@@ -6,7 +6,6 @@ differ from the CPU run; what must match is everything that does not depend on f
 the claims judged, the metrics recorded, and every pruning level (weight counts are exact).
 """
 import json
-import shutil
 import time
 from pathlib import Path
 

@@ -322,24 +322,30 @@ def test_matching_rounds_and_the_sparsest_matching_one() -> None:
                                               ({0: 0.5, 1: 0.5}, "fails"),
                                               ({0: 0.05, 1: 0.2}, "inconclusive")])
 def test_compact_ticket_claim(ratios, expected) -> None:
-    v = claims.compact_ticket_claim(ratios, 3.5, "lenet_300_100", "mnist")
+    storage = [{"seed": seed, "round": 9, "percent_remaining": 3.5, "compact": 1000 * ratio, "dense": 1000}
+               for seed, ratio in ratios.items()]
+    storage += [{"seed": seed, "round": 8, "percent_remaining": 4.4, "compact": 900, "dense": 1000} for seed in ratios]
+    v = claims.compact_ticket_claim(storage, 9, "lenet_300_100", "mnist")  # round 8's rows are not judged
     assert v.verdict == expected and v.threshold == 0.1 and v.threshold_basis == "ours"
+    assert v.values == pytest.approx({str(s): r for s, r in ratios.items()}) and v.seeds == len(ratios)
     assert v.source == claims.COMPACT_TARGET.source and "3.50%" in v.statement
-    other = claims.compact_ticket_claim(ratios, 3.5, "vgg11", "fashion_mnist")  # no SETTINGS entry: the same target
+    other = claims.compact_ticket_claim(storage, 9, "vgg11", "fashion_mnist")  # no SETTINGS entry: the same target
     assert other.threshold == 0.1 and other.verdict == expected
 
 
 def test_compact_ticket_claim_without_a_matching_ticket_is_not_judged() -> None:
-    v = claims.compact_ticket_claim({}, None, "lenet_300_100", "mnist")
-    assert v.verdict == "inconclusive" and v.seeds == 0 and "no IMP round matches" in v.measured
+    storage = [{"seed": 0, "round": 1, "percent_remaining": 80.0, "compact": 1, "dense": 10}]
+    for round_index in (None, 5):  # no matching round, or one the storage rows do not have
+        v = claims.compact_ticket_claim(storage, round_index, "lenet_300_100", "mnist")
+        assert v.verdict == "inconclusive" and v.seeds == 0 and "no IMP round matches" in v.measured
 
 
 def latency_rows(csr_sparse: list[float], csr_moderate: list[float], slim: dict[int, list[float]]) -> list[dict]:
     dense = [1.0, 1.1, 0.9, 1.0]
-    rows = [{"model": "imp", "form": "dense", "percent": 100.0, "batch": 256, "threads": 1, "seconds": dense},
-            {"model": "imp", "form": "csr", "percent": 3.5, "batch": 256, "threads": 1,
+    rows = [{"model": "imp", "form": "dense", "round": 0, "percent": 100.0, "batch": 256, "threads": 1, "seconds": dense},
+            {"model": "imp", "form": "csr", "round": 15, "percent": 3.5, "batch": 256, "threads": 1,
              "seconds": [d * r for d, r in zip(dense, csr_sparse)]},
-            {"model": "imp", "form": "csr", "percent": 21.0, "batch": 256, "threads": 1,
+            {"model": "imp", "form": "csr", "round": 7, "percent": 21.0, "batch": 256, "threads": 1,
              "seconds": [d * r for d, r in zip(dense, csr_moderate)]}]
     for batch, ratio in slim.items():
         rows += [{"model": "earlybird", "form": "dense", "ratio": None, "batch": batch, "threads": 1, "seconds": dense},
@@ -350,17 +356,17 @@ def latency_rows(csr_sparse: list[float], csr_moderate: list[float], slim: dict[
 
 def test_sparse_latency_claims_hold_fail_or_stay_inconclusive() -> None:
     good = latency_rows([0.4, 0.42, 0.38, 0.41], [3.0, 3.2, 2.9, 3.1], {})
-    pays, loses = claims.sparse_latency_claims(good, 3.5, 21.0, 256, 1, "crossover ≈ 10%")
+    pays, loses = claims.sparse_latency_claims(good, 15, 7, 256, 1, "crossover ≈ 10%")
     assert (pays.id, pays.verdict, loses.id, loses.verdict) == (
         "sparse_kernels_pay_when_sparse", "holds", "sparse_kernels_lose_at_moderate_sparsity", "holds")
     assert pays.seeds == 4 and pays.estimate == pytest.approx(0.4025) and "crossover ≈ 10%" in pays.measured
-    assert pays.threshold == 1.0 and pays.threshold_basis == "direction"
+    assert pays.threshold == 1.0 and pays.threshold_basis == "direction" and "3.50%" in pays.statement
     bad = latency_rows([1.5, 1.6, 1.4, 1.5], [0.5, 0.6, 0.5, 0.4], {})
-    assert [v.verdict for v in claims.sparse_latency_claims(bad, 3.5, 21.0, 256, 1, "")] == ["fails", "fails"]
+    assert [v.verdict for v in claims.sparse_latency_claims(bad, 15, 7, 256, 1, "")] == ["fails", "fails"]
     unsure = latency_rows([0.5, 1.5, 0.6, 1.4], [0.5, 1.5, 0.6, 1.4], {})
-    assert [v.verdict for v in claims.sparse_latency_claims(unsure, 3.5, 21.0, 256, 1, "")] == ["inconclusive"] * 2
-    with pytest.raises(ValueError, match="0 latency rows"):
-        claims.sparse_latency_claims(good, 7.0, 21.0, 256, 1, "")  # a level that was not timed
+    assert [v.verdict for v in claims.sparse_latency_claims(unsure, 15, 7, 256, 1, "")] == ["inconclusive"] * 2
+    with pytest.raises(ValueError, match="round 3 was not timed"):
+        claims.sparse_latency_claims(good, 3, 7, 256, 1, "")  # a round that was not timed
 
 
 def test_slim_latency_claim_needs_every_batch_size() -> None:

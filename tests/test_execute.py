@@ -54,7 +54,7 @@ def test_a_second_put_keeps_the_first_entry(tmp_path) -> None:
     assert torch.equal(cache.get(KEY)["values"], torch.zeros(3))
 
 
-def _lenet(tiny: bool = True) -> Experiment:
+def _lenet() -> Experiment:
     return Experiment(model="lenet_300_100", dataset="synthetic", device="cpu",
                       train=TrainConfig(lr=1e-2, batch_size=20, duration="20it", eval_every="10it"))
 

@@ -60,13 +60,9 @@ def test_smoke_run_records_claims_and_measurements(tmp_path, monkeypatch) -> Non
     assert metrics["energy_method"].startswith("measured") or "estimate" in metrics["energy_method"]
 
     # the record's own rows re-judge to the recorded verdicts: nothing in the notebook judges on its own
-    claim_round = metrics["sparsest_matching_round"]
-    percent = next(r["percent_remaining"] for r in storage if r["round"] == claim_round)
-    again = [claims.compact_ticket_claim({r["seed"]: r["compact"] / r["dense"] for r in storage
-                                          if r["round"] == claim_round}, percent, "lenet_300_100", "mnist")]
-    csr = sorted({r["percent"] for r in latency if r["model"] == "imp" and r["form"] == "csr"})
-    moderate = next(r["percent"] for r in latency if r["model"] == "imp" and r["round"] == metrics["moderate_round"])
-    again += claims.sparse_latency_claims(latency, csr[0], moderate, max(params["batch_sizes"]), params["claim_threads"], "")
+    again = [claims.compact_ticket_claim(storage, metrics["sparsest_matching_round"], "lenet_300_100", "mnist")]
+    again += claims.sparse_latency_claims(latency, metrics["sparsest_round"], metrics["moderate_round"],
+                                          max(params["batch_sizes"]), params["claim_threads"], "")
     again.append(claims.slim_latency_claim(latency, params["slim_ratio"], sorted(params["batch_sizes"]),
                                            params["claim_threads"]))
     for v in again:

@@ -818,11 +818,15 @@ def sparsest_matching(verdicts: list[Verdict]) -> int | None:
     return max(held) if held else None
 
 
-def compact_ticket_claim(ratios: Mapping, percent: float | None, model: str, dataset: str,
+def compact_ticket_claim(storage: list[dict], round_index: int | None, model: str, dataset: str,
                          reason: str = "") -> Verdict:
-    """Compact file bytes / dense state-dict bytes per seed at the sparsest matching ticket (`percent` remaining)."""
-    if percent is None:
+    """Compact file bytes / dense state-dict bytes, per seed, at IMP round `round_index` (the sparsest matching
+    ticket; None when no round matches). `storage`: rows with seed, round, percent_remaining, compact, dense."""
+    at_round = [r for r in storage if round_index is not None and r["round"] == round_index]
+    if not at_round:
         return not_judged("compact_ticket_small", reason or "no IMP round matches the dense network in this run")
+    ratios = {r["seed"]: r["compact"] / r["dense"] for r in at_round}
+    percent = at_round[0]["percent_remaining"]
     threshold = setting("compact_ticket_small", model, dataset).threshold or COMPACT_TARGET
     v = judge("compact_ticket_small",
               f"At the sparsest matching ticket ({pct(percent)} of weights remaining) the compact ticket file (packed "
@@ -856,11 +860,21 @@ def _latency_ratio(rows: list[dict], claim: str, form: dict, reference: dict, st
     return v
 
 
-def sparse_latency_claims(rows: list[dict], sparsest: float, moderate: float, batch: int, threads: int,
+def _percent_of_round(rows: list[dict], round_index: int, claim: str) -> float:
+    """The % of weights remaining of IMP round `round_index`, from the latency rows timed there."""
+    found = {r["percent"] for r in rows if r.get("model") == "imp" and r.get("round") == round_index}
+    if len(found) != 1:
+        raise ValueError(f"claim {claim!r}: IMP round {round_index} was not timed (rows give {sorted(found)})")
+    return found.pop()
+
+
+def sparse_latency_claims(rows: list[dict], sparsest_round: int, moderate_round: int, batch: int, threads: int,
                           crossover: str) -> list[Verdict]:
-    """Sparse (CSR) kernels against dense, batch `batch`: faster at the sparsest ticket timed (`sparsest` %),
-    slower at moderate sparsity (`moderate` %). `rows`: latency rows (model, form, percent, batch, threads,
-    seconds); `crossover` says where the medians cross, for the record."""
+    """Sparse (CSR) kernels against dense, batch `batch`: faster at the sparsest ticket timed (IMP round
+    `sparsest_round`), slower at moderate sparsity (`moderate_round`). `rows`: latency rows (model, form,
+    round, percent, batch, threads, seconds); `crossover` says where the medians cross, for the record."""
+    sparsest = _percent_of_round(rows, sparsest_round, "sparse_kernels_pay_when_sparse")
+    moderate = _percent_of_round(rows, moderate_round, "sparse_kernels_lose_at_moderate_sparsity")
     dense = dict(model="imp", form="dense", batch=batch, threads=threads)
     setting_text = f"batch {batch}, {threads} thread(s)"
     pays = _latency_ratio(
