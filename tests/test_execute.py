@@ -29,16 +29,21 @@ def test_backend_comes_from_the_parameter_then_the_environment(monkeypatch) -> N
         execute.backend_name("spark")
 
 
-def _slow_unit(root: str) -> tuple[int, int]:
-    """Compute KEY's unit in this process (slowly, so two processes overlap); (hits, misses)."""
+def _slow_unit(root: str, gate: str, worker: int) -> tuple[int, int]:
+    """Compute KEY's unit in this process once both workers are ready (slowly, so they overlap); (hits, misses)."""
+    Path(gate, str(worker)).touch()
+    while len(list(Path(gate).iterdir())) < 2:  # a start barrier: neither looks in the cache before both are up
+        time.sleep(0.01)
     cache = Cache(root)
     cache.cached(KEY, lambda: (time.sleep(1.0), {"values": torch.arange(1000)})[1])
     return cache.hits, cache.misses
 
 
 def test_a_unit_computed_by_two_workers_lands_once_intact(tmp_path) -> None:
+    gate = tmp_path.parent / f"{tmp_path.name}-gate"
+    gate.mkdir()
     with ProcessPoolExecutor(2, mp_context=get_context("spawn")) as pool:
-        outcomes = [f.result() for f in [pool.submit(_slow_unit, str(tmp_path)) for _ in range(2)]]
+        outcomes = [f.result() for f in [pool.submit(_slow_unit, str(tmp_path), str(gate), w) for w in range(2)]]
     assert outcomes == [(0, 1), (0, 1)]  # both computed it (neither found it)...
     entries = list(tmp_path.iterdir())
     assert len(entries) == 1 and not entries[0].name.startswith(".tmp")  # ...and one entry landed, no leftovers
