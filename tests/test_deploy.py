@@ -155,6 +155,29 @@ def test_storage_row(tmp_path) -> None:
     assert deploy.storage(model, mask, tmp_path) == row  # deterministic
 
 
+
+def test_stored_ticket_reloads_bit_exactly_and_says_so(tmp_path) -> None:
+    model, mask = lenet_ticket(0.05)
+    fresh = models.build("lenet_300_100", (1, 28, 28), 10)
+    row = deploy.stored_ticket(model, mask, fresh, tmp_path)
+    assert row["bit_exact"] is True and equal_states(model, fresh)
+    assert {k: v for k, v in row.items() if k != "bit_exact"} == deploy.storage(model, mask, tmp_path)
+    flipped = {k: v.clone() for k, v in mask.items()}
+    name = next(iter(flipped))
+    kept = int(flipped[name].view(-1).nonzero()[0])
+    flipped[name].view(-1)[kept] = False  # a kept, non-zero weight the file now drops: the reload differs
+    other = Mask(flipped)
+    assert deploy.stored_ticket(model, other, models.build("lenet_300_100", (1, 28, 28), 10), tmp_path)["bit_exact"] is False
+
+
+def test_pruned_exactly_zero() -> None:
+    model, mask = lenet_ticket(0.1)
+    assert deploy.pruned_exactly_zero(model.state_dict(), mask)
+    state = {k: v.clone() for k, v in model.state_dict().items()}
+    name = next(iter(mask.keys()))
+    state[name][~mask[name]] = 1e-30  # a pruned weight that is not exactly zero
+    assert not deploy.pruned_exactly_zero(state, mask)
+
 # --- inference forms ---------------------------------------------------------------------------------
 @pytest.mark.parametrize("layout", ["csr", "bsr"])
 @pytest.mark.parametrize("density", [1.0, 0.2, 0.02])
@@ -296,6 +319,56 @@ def test_crossover_density() -> None:
     with pytest.raises(ValueError):
         deploy.crossover_density([0.1], [])
 
+
+
+def test_forms_check_each_form_against_its_reference() -> None:
+    model, _ = lenet_ticket(0.05)
+    x = torch.randn(8, 1, 28, 28)
+    forms = deploy.Forms()
+    forms.add("dense", model, model="imp", form="dense", percent=100.0)
+    forms.add("csr", deploy.sparse_model(model), model, x, model="imp", form="csr", percent=5.0)
+    wrong = models.build("lenet_300_100", (1, 28, 28), 10).eval()  # another function altogether
+    forms.add("wrong", wrong, model, x, model="imp", form="masked", percent=5.0)
+    assert list(forms.modules) == ["dense", "csr", "wrong"] and forms.meta["csr"]["percent"] == 5.0
+    assert [c["form"] for c in forms.checks] == ["csr", "masked"]  # the reference itself is not checked
+    assert forms.checks[0]["within tolerance"] and forms.checks[0]["predictions agree"]
+    assert not forms.checks[1]["within tolerance"]
+
+
+def test_time_forms_rows_cover_every_setting_and_ratios_pair_with_dense() -> None:
+    model, _ = lenet_ticket(0.05)
+    forms = deploy.Forms()
+    forms.add("dense", model, model="imp", form="dense", percent=100.0)
+    forms.add("csr", deploy.sparse_model(model), model="imp", form="csr", percent=5.0)
+    rows, wall = deploy.time_forms([(forms, torch.randn(6, 1, 28, 28))], [1, 4], {0: 1, 2: 2}, repeats=2,
+                                   min_seconds=0.0)
+    assert [(r["batch"], r["threads"], r["key"]) for r in rows] == [
+        (b, t, k) for b in (1, 4) for t in (0, 2) for k in ("dense", "csr")]
+    assert list(wall) == ["batch 1, 1 thread(s)", "batch 1, 2 thread(s)", "batch 4, 1 thread(s)", "batch 4, 2 thread(s)"]
+    fixed = [{"model": "imp", "form": "dense", "batch": 1, "threads": 0, "percent": 100.0, "seconds": [2.0, 4.0]},
+             {"model": "imp", "form": "csr", "batch": 1, "threads": 0, "percent": 5.0, "seconds": [1.0, 1.0]},
+             {"model": "imp", "form": "csr", "batch": 1, "threads": 0, "percent": 50.0, "seconds": [4.0, 8.0]}]
+    assert deploy.ratios_to_dense(fixed, fixed[1]) == [0.5, 0.25]
+    found = deploy.crossovers(fixed, "imp", ["csr"], [1], {0: 2})
+    assert list(found) == ["csr, batch 1, 2 thread(s)"]
+    cross = found["csr, batch 1, 2 thread(s)"]
+    assert cross["how"] == "interpolated" and cross["density"] == deploy.crossover_density([0.05, 0.5], [0.375, 2.0]).density
+    assert deploy.crossover_text(cross).startswith("faster than dense below ≈ ")
+    assert deploy.crossover_text({"how": "never", "density": None}) == "never faster than dense at the densities timed"
+
+
+def test_compute_rows_and_measured_energy(tmp_path) -> None:
+    model, mask = lenet_ticket(0.05)
+    forms = deploy.Forms()
+    forms.add("dense", model, model="imp", form="dense", percent=100.0)
+    x = torch.randn(4, 1, 28, 28)
+    rows = deploy.compute_rows([(forms, x)])
+    assert rows[0]["flops"] == deploy.counted_flops(model, x[:1]) and rows[0]["key"] == "dense"
+    assert rows[0]["estimated_joules"] == deploy.estimated_joules(rows[0]["flops"])
+    counter = tmp_path / "energy_uj"
+    counter.write_text("1000\n")
+    deploy.measure_energy(rows, {"imp": (forms, x)}, {"package-0": counter}, threads=1)
+    assert rows[0]["measured_joules"] == 0.0  # a counter that never moves: no energy measured, per image
 
 # --- the deployment claims on synthetic values ----------------------------------------------------------
 def imp_rows(gaps: dict[int, list[float]], dense: list[float]) -> list[dict]:

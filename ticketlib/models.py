@@ -50,6 +50,12 @@ def _scaled(channels: int, width: float) -> int:
     return max(1, round(channels * width))
 
 
+def _classifier(net: nn.Module, x: Tensor) -> Tensor:
+    """The fully connected head fc1-ReLU-fc2-ReLU-fc3 that LeNet and the Conv nets share."""
+    x = torch.relu(net.fc1(x.flatten(1)))
+    return net.fc3(torch.relu(net.fc2(x)))
+
+
 class LeNet300100(nn.Module):
     """LeNet-300-100: a fully connected 300-100 ReLU network on flattened inputs."""
 
@@ -62,9 +68,7 @@ class LeNet300100(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         """Logits for a batch (N, C, H, W)."""
-        x = torch.relu(self.fc1(x.flatten(1)))
-        x = torch.relu(self.fc2(x))
-        return self.fc3(x)
+        return _classifier(self, x)
 
 
 class ConvNet(nn.Module):
@@ -92,9 +96,7 @@ class ConvNet(nn.Module):
             x = torch.relu(getattr(self, name)(x))
             if i % 2 == 1:
                 x = nn.functional.max_pool2d(x, 2)
-        x = torch.relu(self.fc1(x.flatten(1)))
-        x = torch.relu(self.fc2(x))
-        return self.fc3(x)
+        return _classifier(self, x)
 
 
 class ResidualBlock(nn.Module):
