@@ -233,3 +233,25 @@ def test_study_configs_grid_then_controls_without_repeating_the_plain_run() -> N
     assert keys == [("random", 1.0, None), ("synflow", 1.0, None), ("random", 2.0, None), ("synflow", 2.0, None),
                     ("synflow", 1.0, "shuffle"), ("synflow", 1.0, "reinit")]
     assert [c.iterations for c in grid] == [1, 7, 1, 7, 7, 7] and all(c.per_class == 3 for c in grid)
+
+
+def test_critical_compressions_and_masks_at_density_follow_each_run() -> None:
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(64, 64, bias=False), nn.ReLU(), nn.Linear(64, 64, bias=False), nn.ReLU(),
+                          nn.Linear(64, 4, bias=False))
+    with torch.no_grad():
+        model[0].weight.mul_(0.1)
+    dense = Mask.ones_like(model)
+    scorers = {m: pai.make_scorer(m, model, input_shape=(64,)) for m in ("magnitude", "synflow")}
+    one_shot = {m: pai.fixed_scorer(s(dense)) for m, s in scorers.items()}
+    runs = [("magnitude", 1), ("synflow", 1), ("synflow", 20)]
+    rows = pai.critical_compressions(model, runs, scorers, one_shot, (64,))
+    assert [r["label"] for r in rows] == ["magnitude", "synflow (1 it.)", "synflow (20 it.)"]
+    for (method, iterations), row in zip(runs, rows):  # the same number as the one-run search
+        critical, tried = pai.critical_compression(model, scorers[method], (64,), iterations=iterations)
+        assert row["critical"] == critical and row["tried"] == len(tried) and row["seconds"] >= 0
+    masks = pai.masks_at_density([("magnitude", 1), ("synflow", 20)], scorers, one_shot, dense, 0.01)
+    assert list(masks) == ["magnitude", "synflow"]
+    assert all(m.num_kept() == pruning.round_count(0.01 * dense.num_total()) for m in masks.values())
+    assert masks["synflow"] == pai.prune_iteratively(scorers["synflow"], dense, 0.01, 20)
+    assert masks["magnitude"] == pai.prune_iteratively(one_shot["magnitude"], dense, 0.01, 1)

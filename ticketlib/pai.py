@@ -12,6 +12,7 @@ re-initialised.
 """
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 
@@ -126,6 +127,33 @@ def critical_compression(model: nn.Module, scorer: Scorer, input_shape: tuple[in
 
     return collapse.largest_intact_compression(collapses_at, hi=collapse.max_compression(dense), tol=tol)
 
+
+
+def run_label(method: str, iterations: int) -> str:
+    """How 02 names a pruning run: the method, with its iterations when iterative or SynFlow."""
+    return method if iterations == 1 and method != "synflow" else f"{method} ({iterations} it.)"
+
+
+def critical_compressions(model: nn.Module, runs: list[tuple[str, int]], scorers: dict[str, Scorer],
+                          one_shot: dict[str, Scorer], input_shape: tuple[int, ...], tol: float = 0.05) -> list[dict]:
+    """`critical_compression` of each (method, iterations) run on `model`, in order: single-shot runs threshold
+    `one_shot[method]`, iterative ones rescore with `scorers[method]`. One row per run: label, critical log10
+    compression, compressions tried, search seconds."""
+    rows = []
+    for method, iterations in runs:
+        began = time.perf_counter()
+        critical, tried = critical_compression(model, one_shot[method] if iterations == 1 else scorers[method],
+                                               input_shape, iterations=iterations, tol=tol)
+        rows.append({"label": run_label(method, iterations), "critical": critical, "tried": len(tried),
+                     "seconds": time.perf_counter() - began})
+    return rows
+
+
+def masks_at_density(runs: list[tuple[str, int]], scorers: dict[str, Scorer], one_shot: dict[str, Scorer],
+                     dense: Mask, density: float) -> dict[str, Mask]:
+    """Each run's mask at `density` (keyed by method): single-shot from `one_shot`, iterative from `scorers`."""
+    return {method: prune_iteratively(one_shot[method] if iterations == 1 else scorers[method], dense, density,
+                                      iterations) for method, iterations in runs}
 
 def check_imp_reaches_collapse(model: nn.Module, input_shape: tuple[int, ...], rounds: int, fraction: float,
                                tol: float = 0.05) -> tuple[float, float]:
