@@ -134,3 +134,56 @@ def test_pipelines_only_at_searched_ratios() -> None:
     eb = earlybird.EarlyBirdConfig(ratios=[0.3, 0.5])
     with pytest.raises(ValueError, match=r"pipeline ratios \[0.9\]"):
         earlybird.study(None, eb, None, None, seed=0, pipeline_ratios=[0.9])  # refused before any training
+
+
+def test_movement_by_phase_hand_computed_means() -> None:
+    distances = {0.5: [0.5, 0.25, 0.125, 0.375, 0.0, 0.5], 0.3: [1.0, 0.0, 0.5, 0.25, 0.25, 1.0]}
+    first_drop, phase = earlybird.movement_by_phase(distances, ["5ep", "3ep"], epochs=6)
+    assert first_drop == 3  # the earliest milestone
+    assert list(phase) == [0.5, 0.3]
+    # before the drop: d into epochs 2..3 (indices 1, 2; the move 0 -> 1 left out); after: epochs 4..6
+    assert phase[0.5] == {"high_lr": (0.25 + 0.125) / 2, "after_first_drop": (0.375 + 0.0 + 0.5) / 3}
+    assert phase[0.3] == {"high_lr": 0.25, "after_first_drop": 0.5}
+    first_drop, phase = earlybird.movement_by_phase(distances, [], epochs=6)  # no drop: all of it is high-LR
+    assert first_drop == 6 and phase[0.5]["high_lr"] == (0.25 + 0.125 + 0.375 + 0.0 + 0.5) / 5
+    assert phase[0.5]["after_first_drop"] != phase[0.5]["after_first_drop"]  # NaN: no epoch after
+    first_drop, phase = earlybird.movement_by_phase(distances, ["1ep"], epochs=6)
+    assert first_drop == 1 and phase[0.3]["high_lr"] != phase[0.3]["high_lr"]  # NaN: no epoch before
+    assert phase[0.3]["after_first_drop"] == (0.0 + 0.5 + 0.25 + 0.25 + 1.0) / 5
+
+
+def test_latency_networks_slim_by_the_detection_epochs_mask_else_the_final_one() -> None:
+    from ticketlib.masks import Mask
+
+    data, exp = _data(), _exp()
+    trained = exp.build_model(data, 3)
+    state = {k: v.clone() for k, v in trained.state_dict().items()}
+    names = slim.slimmable_bn_names(trained)
+    g = torch.Generator().manual_seed(1)
+    for n in names:  # distinct |γ|, so the final mask is well defined
+        state[n] = torch.rand(state[n].shape, generator=g) + 0.1
+    one_each = Mask({n: torch.arange(len(state[n])) == 0 for n in names})  # one channel per layer
+    everything = Mask({n: torch.ones(len(state[n]), dtype=torch.bool) for n in names})
+    found = {"final_state": state, "epochs": [0, 1, 2], "detected": {0.5: 1, 0.3: None},
+             "masks": {0.5: [everything, one_each, everything], 0.3: [everything] * 3}}
+    dense, small = earlybird.latency_networks(exp, data, found, 0.5, seed=0)
+    assert all(torch.equal(v, state[k]) for k, v in dense.state_dict().items())  # the fully trained network
+    assert slim.width_plan(small) == [1] * len(names)  # the mask drawn at the detection epoch
+    assert slim.width_plan(dense) == [len(state[n]) for n in names]  # the dense one is not narrowed
+    for ratio in (0.3, 0.7):  # not detected, and not searched: the final network's own mask
+        dense, small = earlybird.latency_networks(exp, data, found, ratio, seed=0)
+        final = earlybird.ticket_mask(dense, ratio)
+        assert slim.width_plan(small) == [int(k.sum()) for k in final.values()]
+        assert slim.width_plan(small) != slim.width_plan(dense)
+
+
+def test_size_table_counts_params_flops_and_median_latency() -> None:
+    networks = {"dense": torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(4, 3)),
+                "pruned": torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(4, 2))}
+    samples = {"dense": [0.004, 0.001, 0.002], "pruned": [0.003, 0.001, 0.005, 0.002]}
+    table = earlybird.size_table(networks, (1, 2, 2), samples, batch=64)
+    assert list(table.index) == ["dense", "pruned"]
+    assert list(table.columns) == ["parameters", "forward MFLOP / image", "latency ms / batch of 64"]
+    assert table["parameters"].tolist() == [15, 10]
+    assert table["forward MFLOP / image"].tolist() == [(2 * 4 * 3 + 3) / 1e6, (2 * 4 * 2 + 2) / 1e6]
+    assert table["latency ms / batch of 64"].tolist() == pytest.approx([2.0, 2.5])  # medians, in ms

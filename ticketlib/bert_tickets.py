@@ -250,6 +250,49 @@ def nearest_density(rounds: list[Round], density: float) -> Round:
     return min(rounds, key=lambda r: abs(r.density - density))
 
 
+def transfer_source_masks(tickets: dict[str, list[Round]], sparsity: float, seed: int) -> dict[str, Mask]:
+    """The transfer matrix's sources: each task's ticket at the round nearest `sparsity`, in the tasks' order,
+    then "random", a random mask (under `seed`) of the first ticket's density over the same layers."""
+    masks = {name: nearest_density(rounds, 1 - sparsity).mask for name, rounds in tickets.items()}
+    first = next(iter(masks.values()))
+    masks["random"] = random_mask(first, first.density(), seed)
+    return masks
+
+
+MATRIX_KINDS = ("query", "key", "value", "attention.output", "intermediate", "output", "pooler")
+
+
+def matrix_kind(name: str) -> str:
+    """The kind of a prunable matrix, from its parameter name: the first of `MATRIX_KINDS` the name contains
+    ("attention.output" before the feed-forward "output"); the name itself when none."""
+    for key in MATRIX_KINDS:
+        if key in name:
+            return key
+    return name
+
+
+def density_by_matrix_kind(masks: dict[str, Mask]):
+    """Percent of the weights kept, per matrix kind (rows, sorted) and mask (columns, in `masks`' order):
+    kept over total of all matrices of that kind, so larger matrices weigh more. A pandas DataFrame."""
+    import pandas as pd
+
+    def by_kind(mask: Mask):
+        table = mask.table().drop(index="total")
+        sums = table.assign(kind=[matrix_kind(n) for n in table.index]).groupby("kind")[["kept", "total"]].sum()
+        return 100 * sums["kept"] / sums["total"]
+
+    return pd.DataFrame({name: by_kind(mask) for name, mask in masks.items()})
+
+
+def mask_overlap(masks: dict[str, Mask]):
+    """Pairwise difference of masks in percent: entry [b, a] is 100 × the normalised Hamming distance of
+    masks a and b (the fraction of all masked weights kept by one and pruned by the other). A symmetric
+    pandas DataFrame with zeros on the diagonal, rows and columns in `masks`' order."""
+    import pandas as pd
+
+    return pd.DataFrame({a: {b: 100 * ma.hamming(mb) for b, mb in masks.items()} for a, ma in masks.items()})
+
+
 CONTROLS = ("one_shot", "random_pruning", "random_weights")
 
 
@@ -299,8 +342,7 @@ def study(setup: BertSetup, imp: IMPConfig, tasks: list[TextTask], seed: int, co
                 rows.append(row(task.name, kind, run, seed, ticket.round))
     by_name = {t.name: t for t in tasks}
     targets = [t.name for t in classification] if targets is None else targets
-    sources = {name: nearest_density(tickets[name], 1 - transfer_sparsity).mask for name in tickets}
-    sources["random"] = random_mask(next(iter(sources.values())), next(iter(sources.values())).density(), seed)
+    sources = transfer_source_masks(tickets, transfer_sparsity, seed)
     transfer = []
     for source, mask in sources.items():
         for target in targets:
@@ -322,3 +364,42 @@ def seeds_study(setup: BertSetup, imp: IMPConfig, tasks: list[TextTask], seeds: 
         rows += seed_rows
         transfer += seed_transfer
     return tickets, rows, transfer
+
+
+def mask_fit_diagnostics(setup: BertSetup, tickets_by_seed: dict[int, dict[str, list[Round]]], rows: list[dict],
+                         transfer_rows: list[dict], task: TextTask, seeds: list[int], claim_sparsity: float,
+                         cache: Cache | None = None, progress: bool = True
+                         ) -> tuple[dict[str, dict], dict[int, int], dict[int, float]]:
+    """How much of the ticket's accuracy on `task` is its fit to its own fine-tuning: per-seed differences in pp,
+    at each seed's IMP round nearest `claim_sparsity` ("own", from `seeds_study`'s tickets, rows and transfer rows).
+
+    - "own - another seed's ticket" (two seeds or more): own minus the donor seed's mask fine-tuned under
+      this seed (the donor of seed t is the seed before it in `seeds`, cyclically: never t itself);
+    - "IMP - one-shot (pre-trained)": own minus the `one_shot` control at the same round, when every seed has it;
+    - "MLM mask - one-shot (pre-trained)": the "mlm" source's transfer run on `task` minus that control, when
+      every seed has both.
+
+    Returns (per_seed {diagnostic: {seed: difference}}, donor {seed: donor seed}, borrowed {seed: the borrowed
+    mask's test accuracy in %}); donor and borrowed are empty for one seed.
+    """
+    from .claims import paired
+
+    name = task.name
+    own_round = {s: nearest_density(tickets_by_seed[s][name], 1 - claim_sparsity) for s in seeds}
+    own = {s: 100 * r.result["test_accuracy"] for s, r in own_round.items()}
+    per_seed: dict[str, dict] = {}
+    donor: dict[int, int] = {}
+    borrowed: dict[int, float] = {}
+    if len(seeds) > 1:
+        donor = dict(zip(seeds, list(seeds)[-1:] + list(seeds)[:-1]))  # seed t fine-tunes the mask of donor[t]
+        borrowed = {t: 100 * finetune(setup, task, own_round[d].mask, t, cache=cache, progress=progress).test_accuracy
+                    for t, d in donor.items()}
+        per_seed["own - another seed's ticket"] = paired(own, borrowed, "mask_fit")
+    one_shot = {r["seed"]: r["test_accuracy"] for r in rows
+                if r["task"] == name and r["kind"] == "one_shot" and r["round"] == own_round[r["seed"]].round}
+    mlm_acc = {r["seed"]: r["test_accuracy"] for r in transfer_rows if r["source"] == "mlm" and r["target"] == name}
+    if set(one_shot) == set(own):
+        per_seed["IMP - one-shot (pre-trained)"] = paired(own, one_shot, "mask_fit")
+        if set(mlm_acc) == set(own):
+            per_seed["MLM mask - one-shot (pre-trained)"] = paired(mlm_acc, one_shot, "mask_fit")
+    return per_seed, donor, borrowed

@@ -19,6 +19,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field, replace
 
+import numpy as np
 import torch
 
 from . import data as data_lib
@@ -271,3 +272,47 @@ def imp_round_distances(ticket: Ticket, density: float | None = None) -> list[di
             row.update(distance=distance(rounds[i - 1].mask, r.mask), fixed_distance=distance(fixed[i - 1], fixed[i]))
         rows.append(row)
     return rows
+
+
+def latency_networks(exp: Experiment, data: data_lib.Dataset, found: dict, ratio: float,
+                     seed: int) -> tuple[torch.nn.Module, torch.nn.Module]:
+    """(dense, slimmed): the fully trained dense network of a `search` result and a physically narrower copy
+    with the early-bird ticket's architecture at `ratio` (the mask drawn at its detection epoch); when `ratio`
+    was not detected, or not searched, the mask of the fully trained network (`ticket_mask`)."""
+    dense = exp.build_model(data, seed)
+    dense.load_state_dict(found["final_state"])
+    if found["detected"].get(ratio) is not None:
+        mask = found["masks"][ratio][found["epochs"].index(found["detected"][ratio])]
+    else:
+        mask = ticket_mask(dense, ratio)
+    return dense, slim(dense, mask)
+
+
+def size_table(networks: dict[str, torch.nn.Module], input_shape: tuple[int, ...],
+               samples: dict[str, list[float]], batch: int):
+    """Per network (rows, in `networks`' order): parameters, forward MFLOP per input of `input_shape`, and the
+    median of its timed `samples` (seconds per pass, e.g. from `deploy.latency_samples`) in ms per `batch`
+    inputs. A pandas DataFrame."""
+    import pandas as pd
+
+    return pd.DataFrame({
+        "parameters": {k: num_params(net) for k, net in networks.items()},
+        "forward MFLOP / image": {k: flops(net, tuple(input_shape)) / 1e6 for k, net in networks.items()},
+        f"latency ms / batch of {batch}": {k: 1e3 * float(np.median(v)) for k, v in samples.items()},
+    })
+
+
+def movement_by_phase(distances: dict[float, list[float]], milestones: list[str],
+                      epochs: int) -> tuple[int, dict[float, dict[str, float]]]:
+    """How far the masks move per epoch before and after the first learning-rate drop.
+
+    `distances` {ratio: [d(m_e-1, m_e) for e = 1..epochs]} as `search` gives them; the first drop is the
+    earliest of `milestones` (epochs, "20ep"), or `epochs` without one. Returns (first drop, {ratio: {"high_lr":
+    the mean of d(m_e-1, m_e) for e = 2..first drop (the move 0 -> 1 left out), "after_first_drop": the mean
+    for e = first drop + 1..epochs}}), in `distances`' order; a phase with no epoch is NaN.
+    """
+    first_drop = min((Step(m).count for m in milestones), default=epochs)
+    phase = {r: {"high_lr": float(np.mean(d[1:first_drop])) if first_drop > 1 else float("nan"),
+                 "after_first_drop": float(np.mean(d[first_drop:])) if first_drop < epochs else float("nan")}
+             for r, d in distances.items()}
+    return first_drop, phase
