@@ -12,6 +12,7 @@ from __future__ import annotations
 import html
 import json
 import math
+import time
 from pathlib import Path
 from typing import Any
 
@@ -39,12 +40,13 @@ def write_json(path: str | Path, payload: Any) -> None:
 
 
 class Record:
-    """Metrics and claims of one notebook run."""
+    """Metrics and claims of one notebook run; its clock starts when it is opened."""
 
     def __init__(self, path: str | Path | None = None):
         self.path = Path(path) if path else None
         self.metrics: dict[str, Any] = {}
         self.claims: list[dict] = []
+        self.started = time.perf_counter()
 
     def metric(self, name: str, value: Any) -> Any:
         self.metrics[name] = _plain(value)
@@ -69,6 +71,8 @@ class Record:
         return pd.DataFrame(self.claims).set_index("id")[columns] if self.claims else pd.DataFrame()
 
     def save(self) -> None:
+        """Write the record, its last metric `notebook_seconds` the wall time since it was opened."""
+        self.metrics["notebook_seconds"] = time.perf_counter() - self.started
         if self.path is None:
             return
         write_json(self.path, {"metrics": self.metrics, "claims": self.claims})
