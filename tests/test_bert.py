@@ -250,8 +250,8 @@ def test_study_rows_controls_and_transfer_share_units(setup, task, mlm, tmp_path
                           config=TINY, device="cpu")
     cache = Cache(tmp_path)
     imp_cfg = IMPConfig(rounds=2, fraction=0.25, scope="global", fraction_of="original")
-    tickets, rows, transfer = bert_tickets.study(fast, imp_cfg, [task, other, mlm], 0, [0.5], 0.5, cache=cache,
-                                         progress=False)
+    tickets, rows, transfer = bert_tickets.tickets_and_transfer(fast, imp_cfg, [task, other, mlm], 0, [0.5], 0.5,
+                                                                cache=cache, progress=False)
     assert {t: len(r) for t, r in tickets.items()} == {"tiny": 3, "tiny2": 3, "mlm": 3}
     kinds = {(r["task"], r["kind"]) for r in rows}
     assert {("tiny", k) for k in bert_tickets.CONTROLS} <= kinds and ("mlm", "one_shot") not in kinds

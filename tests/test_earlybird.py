@@ -54,7 +54,7 @@ def test_pipelines_and_their_cost_accounting():
     data, exp = _data(), _exp()
     eb = earlybird.EarlyBirdConfig(ratios=[0.5], epsilon=1.0, window=3)  # fires as soon as 3 masks are in
     retrain = TrainConfig(optimizer="sgd", lr=0.05, batch_size=50, duration="3ep", eval_every="1ep")
-    found, early, standard, rows = earlybird.study(exp, eb, data, retrain, seed=0, progress=False)
+    found, early, standard, rows = earlybird.search_and_retrain(exp, eb, data, retrain, seed=0, progress=False)
     assert found["detected"][0.5] == 2
     ipe = exp.train.iterations_per_epoch(len(data.train))
     assert early[0.5]["result"]["iterations"] == (6 - 2) * ipe  # continued to the end of the schedule
@@ -76,7 +76,7 @@ def test_no_detection_gives_no_early_ticket():
     # which precedes no training and so is no detection
     eb = earlybird.EarlyBirdConfig(ratios=[0.5], epsilon=1.0, window=3)
     retrain = TrainConfig(optimizer="sgd", lr=0.05, batch_size=50, duration="1ep", eval_every="1ep")
-    found, early, _, rows = earlybird.study(exp, eb, data, retrain, seed=0, progress=False)
+    found, early, _, rows = earlybird.search_and_retrain(exp, eb, data, retrain, seed=0, progress=False)
     assert found["detected"][0.5] is None and early[0.5] is None
     assert rows[0]["early_accuracy"] != rows[0]["early_accuracy"]  # NaN
 
@@ -88,7 +88,7 @@ def test_preresnet_masks_cover_only_the_bottleneck_insides_and_both_pipelines_sl
                      device="cpu")
     eb = earlybird.EarlyBirdConfig(ratios=[0.5], epsilon=1.0, window=2)  # fires at the second check
     retrain = TrainConfig(optimizer="sgd", lr=0.05, batch_size=50, duration="1ep", eval_every="1ep")
-    found, early, standard, _ = earlybird.study(exp, eb, data, retrain, seed=0, progress=False)
+    found, early, standard, _ = earlybird.search_and_retrain(exp, eb, data, retrain, seed=0, progress=False)
     model = exp.build_model(data, 0)
     names = slim.slimmable_bn_names(model)
     assert len(names) == 6 and all(n.endswith((".bn2.weight", ".bn3.weight")) for n in names)
@@ -133,7 +133,7 @@ def test_imp_round_distances_hand_counted():
 def test_pipelines_only_at_searched_ratios() -> None:
     eb = earlybird.EarlyBirdConfig(ratios=[0.3, 0.5])
     with pytest.raises(ValueError, match=r"pipeline ratios \[0.9\]"):
-        earlybird.study(None, eb, None, None, seed=0, pipeline_ratios=[0.9])  # refused before any training
+        earlybird.search_and_retrain(None, eb, None, None, seed=0, pipeline_ratios=[0.9])  # refused before training
 
 
 def test_movement_by_phase_hand_computed_means() -> None:

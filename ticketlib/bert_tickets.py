@@ -319,10 +319,10 @@ def control(setup: BertSetup, task: TextTask, ticket_mask: Mask, kind: str, seed
     return finetune(setup, task, ticket_mask, seed, weights="random", cache=cache, progress=progress)
 
 
-def study(setup: BertSetup, imp: IMPConfig, tasks: list[TextTask], seed: int, control_sparsities: list[float],
-          transfer_sparsity: float, targets: list[str] | None = None, cache: Cache | None = None,
-          progress: bool = True, controls: tuple[str, ...] = CONTROLS
-          ) -> tuple[dict[str, list[Round]], list[dict], list[dict]]:
+def tickets_and_transfer(setup: BertSetup, imp: IMPConfig, tasks: list[TextTask], seed: int,
+                         control_sparsities: list[float], transfer_sparsity: float, targets: list[str] | None = None,
+                         cache: Cache | None = None, progress: bool = True, controls: tuple[str, ...] = CONTROLS
+                         ) -> tuple[dict[str, list[Round]], list[dict], list[dict]]:
     """IMP on every task; the controls on every classification task at the rounds nearest
     `control_sparsities`; every task's ticket at `transfer_sparsity` (plus a random mask, source
     "random") fine-tuned on every target (default: the classification tasks).
@@ -355,12 +355,13 @@ def seeds_study(setup: BertSetup, imp: IMPConfig, tasks: list[TextTask], seeds: 
                 control_sparsities: list[float], transfer_sparsity: float, cache: Cache | None = None,
                 progress: bool = True, controls: tuple[str, ...] = CONTROLS
                 ) -> tuple[dict[int, dict[str, list[Round]]], list[dict], list[dict]]:
-    """`study` for every seed (a seed sets the heads, the data order, dropout and the random controls):
+    """`tickets_and_transfer` for every seed (a seed sets the heads, the data order, dropout and the random controls):
     (tickets per seed, rows, transfer rows), every row carrying its seed."""
     tickets, rows, transfer = {}, [], []
     for seed in seeds:
-        tickets[seed], seed_rows, seed_transfer = study(setup, imp, tasks, seed, control_sparsities, transfer_sparsity,
-                                                        cache=cache, progress=progress, controls=controls)
+        tickets[seed], seed_rows, seed_transfer = tickets_and_transfer(
+            setup, imp, tasks, seed, control_sparsities, transfer_sparsity, cache=cache, progress=progress,
+            controls=controls)
         rows += seed_rows
         transfer += seed_transfer
     return tickets, rows, transfer

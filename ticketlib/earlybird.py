@@ -231,9 +231,9 @@ def pipeline_costs(exp: Experiment, data: data_lib.Dataset, found: dict, ratio: 
     return row
 
 
-def study(exp: Experiment, eb: EarlyBirdConfig, data: data_lib.Dataset, retrain: TrainConfig, seed: int,
-          cache: Cache | None = None, progress: bool = True,
-          pipeline_ratios: list[float] | None = None) -> tuple[dict, dict, dict, list[dict]]:
+def search_and_retrain(exp: Experiment, eb: EarlyBirdConfig, data: data_lib.Dataset, retrain: TrainConfig,
+                       seed: int, cache: Cache | None = None, progress: bool = True,
+                       pipeline_ratios: list[float] | None = None) -> tuple[dict, dict, dict, list[dict]]:
     """The search, both pipelines at each of `pipeline_ratios` (default: every ratio searched), and one cost
     row per such ratio: (found, early, standard, rows). Detection itself is free for every searched ratio."""
     pipeline_ratios = list(eb.ratios) if pipeline_ratios is None else list(pipeline_ratios)

@@ -251,9 +251,9 @@ def train_pruned(exp: Experiment, data: Dataset, cfg: PAIConfig, seed: int, cach
             "early_stop_iteration": result["early_stop_iteration"], "seconds": result["seconds"]}
 
 
-def study(exp: Experiment, data: Dataset | None, configs: list[PAIConfig], seeds: list[int],
-          cache: Cache | None = None, progress: bool = True, workers: int = 1, data_root: str = "data",
-          download: bool = False, executor: str | None = None) -> list[dict]:
+def train_grid(exp: Experiment, data: Dataset | None, configs: list[PAIConfig], seeds: list[int],
+               cache: Cache | None = None, progress: bool = True, workers: int = 1, data_root: str = "data",
+               download: bool = False, executor: str | None = None) -> list[dict]:
     """`train_pruned` for every config and seed; one row each, in (config, seed) order.
 
     Each (config, seed) is a unit run through `execute.map_units` on the `executor` backend (`workers`
