@@ -1,31 +1,22 @@
 """Verdicts over seeds: every claim of every notebook is judged here, never in a notebook cell.
 
-A claim is a statistic per seed (usually a *paired* difference of two runs that share a seed, such
-as a ticket minus the dense network of the same seed), a threshold with its source, and the side of
-the threshold the paper claims (`direction` ">" or "<").
+A claim is a statistic per seed (usually a *paired* difference of two runs that share a seed, such as a ticket
+minus the dense network of the same seed), a threshold with its source, and the side of the threshold the paper
+claims (`direction` ">" or "<"). Its estimate is the mean over seeds with a two-sided 95% Student-t interval,
+mean ± t(0.975, n−1) · s / √n; the claim ``holds`` when the whole interval lies on the claimed side of the
+threshold, ``fails`` when it lies wholly on the other side, and is ``inconclusive`` otherwise (always, for one seed
+of a noisy quantity). A deterministic quantity (a data-free computation at one initialisation, or a numerical
+identity) has a point interval. A claim of several parts holds when every part holds and fails when any part fails.
 
-Method: the mean over seeds and a two-sided 95% Student-t confidence interval on it,
-mean ± t(0.975, n−1) · s / √n (s the sample standard deviation of the per-seed values). Then
-
-- ``holds``        the whole interval lies on the claimed side of the threshold;
-- ``fails``        the whole interval lies on the other side;
-- ``inconclusive`` otherwise (a single seed of a noisy quantity is always inconclusive).
-
-A deterministic quantity (a data-free computation at one initialisation, or a numerical identity)
-has a point interval: there is no seed noise to average out. A claim made of several parts holds
-when every part holds, fails when any part fails, and is inconclusive otherwise.
-
-Thresholds are looked up per (claim, model, dataset) in `SETTINGS`, each with its source. Where a
-paper gives no number for a setting the threshold is 0 and the claim is judged on direction only
-(it says so); a threshold of our own is labelled "ours" with its reason. "Matching" follows Chen et
-al. 2020 (Table 2) and Frankle et al. 2020: within one standard deviation (over seeds) of the full
-model's accuracy, so its threshold is minus that standard deviation, computed from the run.
-Missing values and NaN raise an error naming the claim and the seed: never a silent False.
+Thresholds are per (claim, model, dataset) in `SETTINGS`, each with its source. Where a paper gives no number the
+threshold is 0 and the claim is judged on direction only (it says so); one of our own is labelled "ours" with its
+reason. "Matching" (Chen et al. 2020, Table 2; Frankle et al. 2020) is within one standard deviation over seeds of
+the full model's accuracy. Missing values and NaN raise an error naming the claim and the seed: never a silent False.
 """
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 
 CONFIDENCE = 0.95
@@ -39,12 +30,8 @@ BASES = ("paper", "direction", "ours", "definition")
 
 @dataclass(frozen=True)
 class Threshold:
-    """A threshold and where it comes from.
-
-    basis: "paper" (a number the paper reports for this setting), "direction" (the paper gives no
-    number here: 0, judged on the sign only), "definition" (a paper's definition applied to this
-    run, e.g. matching = within one standard deviation) or "ours" (our own, `source` says why).
-    """
+    """A threshold and where it comes from: basis "paper" (the paper's number for this setting), "direction"
+    (no number: 0, judged on the sign), "definition" (e.g. matching = within one SD) or "ours" (`source` says why)."""
 
     value: float
     source: str
@@ -95,10 +82,8 @@ class Verdict:
 
 def interval(values: Sequence[float], confidence: float = CONFIDENCE,
              deterministic: bool = False) -> tuple[float, float, float]:
-    """(mean, low, high): a Student-t interval over the values, a point for a deterministic one.
-
-    One value of a noisy quantity gives (v, -inf, inf): nothing is known about its spread.
-    """
+    """(mean, low, high): a Student-t interval over the values, a point for a deterministic one; one value of a
+    noisy quantity gives (v, -inf, inf): nothing is known about its spread."""
     from scipy import stats
 
     values = [float(v) for v in values]
@@ -112,9 +97,19 @@ def interval(values: Sequence[float], confidence: float = CONFIDENCE,
         return mean, mean, mean
     if n == 1:
         return mean, -math.inf, math.inf
-    sd = math.sqrt(sum((v - mean) ** 2 for v in values) / (n - 1))
-    half = float(stats.t.ppf(0.5 + confidence / 2, n - 1)) * sd / math.sqrt(n)
+    half = float(stats.t.ppf(0.5 + confidence / 2, n - 1)) * _sd(values) / math.sqrt(n)
     return mean, mean - half, mean + half
+
+
+def _sd(values: list[float]) -> float:
+    """The sample standard deviation (n − 1) of two or more values."""
+    mean = sum(values) / len(values)
+    return math.sqrt(sum((v - mean) ** 2 for v in values) / (len(values) - 1))
+
+
+def _mean(values: Mapping) -> float:
+    """The mean of a {seed: value} mapping's values."""
+    return sum(values.values()) / len(values)
 
 
 def decide(low: float, high: float, threshold: float, direction: str) -> str:
@@ -160,10 +155,8 @@ def judge(claim_id: str, statement: str, paper: str, values: Mapping, threshold:
 
 
 def combine(parts: Sequence[Verdict], claim_id: str, statement: str, paper: str, measured: str) -> Verdict:
-    """A claim of several parts: holds if all hold, fails if any fails, else inconclusive.
-
-    The estimate, interval and threshold shown are the first part's; every part is kept in `parts`.
-    """
+    """A claim of several parts: holds if all hold, fails if any fails, else inconclusive. The estimate, interval
+    and threshold shown are the first part's; every part is kept in `parts`."""
     if not parts:
         raise ValueError(f"claim {claim_id!r}: no parts")
     outcomes = [p.verdict for p in parts]
@@ -176,8 +169,7 @@ def combine(parts: Sequence[Verdict], claim_id: str, statement: str, paper: str,
 
 
 def not_judged(claim_id: str, reason: str) -> Verdict:
-    """A claim whose quantities do not exist in this run (e.g. no early-bird ticket was found): inconclusive,
-    with the reason, never a silent pass or fail."""
+    """Inconclusive with the reason, for a claim whose quantities do not exist in this run (never a silent pass)."""
     return Verdict(claim_id, reason, "", "not judged", ">", math.nan, "direction", math.nan, (math.nan, math.nan), 0,
                    "inconclusive", f"not judged: {reason}")
 
@@ -188,10 +180,8 @@ def matching_threshold(reference: Mapping, claim: str) -> Threshold:
     values = list(checked(reference, claim).values())
     if len(values) < 2:
         raise ValueError(f"claim {claim!r}: 'matching' needs the reference's standard deviation over >= 2 seeds")
-    mean = sum(values) / len(values)
-    sd = math.sqrt(sum((v - mean) ** 2 for v in values) / (len(values) - 1))
-    return Threshold(-sd, "matching = within one standard deviation (over seeds) of the full model's accuracy "
-                          "(Chen et al. 2020, Table 2; Frankle et al. 2020)", "definition")
+    return Threshold(-_sd(values), "matching = within one standard deviation (over seeds) of the full model's "
+                     "accuracy (Chen et al. 2020, Table 2; Frankle et al. 2020)", "definition")
 
 
 # --- per-setting thresholds and levels, from the papers ----------------------------------------------
@@ -272,84 +262,9 @@ def fmt_interval(v: Verdict, unit: str = "pp", digits: int = 2) -> str:
     return f"{v.estimate:+.{digits}f} {unit} [{low:+.{digits}f}, {high:+.{digits}f}], {v.seeds} seed(s)"
 
 
-# --- tidy rows -> per-seed values ---------------------------------------------------------------------
-def nearest_round(rows: list[dict], seed, percent: float) -> dict:
-    """The ticket row of `seed` whose % remaining is nearest `percent` (log scale)."""
-    tickets = [r for r in rows if r["seed"] == seed and r["kind"] == "ticket"]
-    if not tickets:
-        raise ValueError(f"no IMP rounds for seed {seed}")
-    return min(tickets, key=lambda r: abs(math.log(max(r["percent_remaining"], 1e-12) / percent)))
-
-
-def at_level(rows: list[dict], kind: str, percent: float, column: str) -> dict:
-    """Per seed, `column` of the `kind` run at the IMP round nearest `percent` % remaining.
-
-    Raises naming the kind and the level when a seed has no such run (a control not trained there).
-    """
-    out = {}
-    for seed in sorted({r["seed"] for r in rows if r["kind"] == "ticket"}):
-        target = nearest_round(rows, seed, percent)
-        match = [r for r in rows if r["seed"] == seed and r["kind"] == kind and r["round"] == target["round"]]
-        if not match:
-            raise ValueError(f"no '{kind}' run at round {target['round']} ({target['percent_remaining']:.2f}%, "
-                             f"nearest {percent:g}%) for seed {seed}: train it at that level")
-        out[seed] = match[0][column]
-    return out
-
-
-def pct(value: float) -> str:
-    return f"{value:.2f}%"
-
-
-# --- 01_imp: winning tickets --------------------------------------------------------------------------
-def imp_claims(rows: list[dict], model: str, dataset: str, accuracy: str, step_schedule: bool,
-               default_level: float = 3.6, default_fast_level: float = 21.1) -> list[Verdict]:
-    """The four IMP findings from `imp.imp_study` rows (kinds ticket, reinit, random_mask).
-
-    `accuracy`: the row column judged ("test_accuracy" at early stop, or "final_test_accuracy" for SGD
-    step-schedule runs, whose papers report the end of training). `step_schedule` drops the
-    learns-faster claim: early stopping is not what those papers measure.
-    """
-    level, level_source = level_for("ticket_matches_dense", model, dataset, default_level)
-    dense = at_level(rows, "ticket", 100.0, accuracy)
-    ticket = at_level(rows, "ticket", level, accuracy)
-    actual = pct(next(iter(at_level(rows, "ticket", level, "percent_remaining").values())))
-    setting_name = f"{model}/{dataset}"
-    verdicts = []
-    gap = paired(ticket, dense, "ticket_matches_dense")
-    threshold = matching_threshold(dense, "ticket_matches_dense")
-    v = judge("ticket_matches_dense",
-              f"At ≈{level:g}% of weights remaining ({actual}) the IMP ticket matches the dense network "
-              "(ticket − dense above minus one standard deviation of dense)",
-              level_source, gap, threshold, ">", "")
-    v.measured = f"ticket − dense at {actual}: {fmt_interval(v)}; threshold {threshold.value:+.2f} pp (−1 SD of dense)"
-    verdicts.append(v)
-    for kind, cid, what in [("reinit", "reinit_falls_behind", "the same mask on re-initialised weights"),
-                            ("random_mask", "random_mask_falls_behind",
-                             "a random mask with the ticket's per-layer densities")]:
-        gap = paired(ticket, at_level(rows, kind, level, accuracy), cid)
-        v = judge(cid, f"At ≈{level:g}% ({actual}) {what} trains below the ticket (ticket − control > 0)",
-                  "random re-initialisation and random pruning fall behind the ticket (Frankle & Carbin 2019, "
-                  "Figs. 3–4; no number at this level)", gap, direction_only(setting_name), ">", "")
-        v.measured = f"ticket − {kind} at {actual}: {fmt_interval(v)}"
-        verdicts.append(v)
-    if not step_schedule:
-        fast_level, fast_source = level_for("ticket_learns_faster", model, dataset, default_fast_level)
-        earlier = paired(at_level(rows, "ticket", 100.0, "early_stop_iteration"),
-                         at_level(rows, "ticket", fast_level, "early_stop_iteration"), "ticket_learns_faster")
-        at = pct(next(iter(at_level(rows, "ticket", fast_level, "percent_remaining").values())))
-        v = judge("ticket_learns_faster",
-                  f"At ≈{fast_level:g}% ({at}) the ticket reaches its minimum validation loss earlier than dense "
-                  "(dense − ticket early-stop iteration > 0)", fast_source, earlier,
-                  direction_only(f"the size of the speed-up on {setting_name}"), ">", "")
-        v.measured = f"dense − ticket early-stop iteration at {at}: {fmt_interval(v, 'it', 0)}"
-        verdicts.append(v)
-    return verdicts
-
-
-def imp_required_levels(model: str, dataset: str, default_level: float = 3.6) -> list[float]:
-    """The % remaining where 01's controls must be trained for its claims."""
-    return [level_for("ticket_matches_dense", model, dataset, default_level)[0]]
+def _span(v: Verdict, digits: int) -> str:
+    """'0.069 [0.061, 0.077]': the estimate and interval, unsigned, for ratios."""
+    return f"{v.estimate:.{digits}f} [{v.interval[0]:.{digits}f}, {v.interval[1]:.{digits}f}]"
 
 
 def why(claim: Mapping) -> str:
@@ -374,32 +289,78 @@ def verdict_lines(recorded: list[Mapping]) -> str:
     return "\n".join(f"- **{c['id']}**: {c['verdict']} — {c['measured']}. Why: {why(c)}." for c in recorded)
 
 
-# --- parameter checks: refuse, before anything runs, params whose claims could not be judged -------------
-def _near(level: float, levels: Sequence[float]) -> bool:
-    return any(lv > 0 and abs(math.log(lv / level)) < 0.05 for lv in levels)
+# --- tidy rows -> per-seed values ---------------------------------------------------------------------
+def nearest_round(rows: list[dict], seed, percent: float) -> dict:
+    """The ticket row of `seed` whose % remaining is nearest `percent` (log scale)."""
+    tickets = [r for r in rows if r["seed"] == seed and r["kind"] == "ticket"]
+    if not tickets:
+        raise ValueError(f"no IMP rounds for seed {seed}")
+    return min(tickets, key=lambda r: abs(math.log(max(r["percent_remaining"], 1e-12) / percent)))
 
 
-def check_imp_params(p: Mapping) -> list[str]:
-    errors = []
-    if len(p["seeds"]) < 2:
-        errors.append(f"'seeds' has {len(p['seeds'])}; the claims compare over seeds and need at least 2")
-    for level in imp_required_levels(p["model"], p["dataset"]):
-        if not _near(level, p["control_levels"]):
-            errors.append(f"'control_levels' {p['control_levels']} must include {level:g} "
-                          f"(the level the claims judge for {p['model']}/{p['dataset']})")
-        if 100 * (1 - p["prune_fraction"]) ** p["rounds"] > 1.25 * level:
-            errors.append(f"'rounds' = {p['rounds']} at 'prune_fraction' {p['prune_fraction']} stops at "
-                          f"~{100 * (1 - p['prune_fraction']) ** p['rounds']:.1f}%, short of {level:g}% where the claims judge")
-    return errors
+def at_level(rows: list[dict], kind: str, percent: float, column: str) -> dict:
+    """Per seed, `column` of the `kind` run at the IMP round nearest `percent` % remaining; raises naming the kind
+    and the level when a seed has no such run (a control not trained there)."""
+    out = {}
+    for seed in sorted({r["seed"] for r in rows if r["kind"] == "ticket"}):
+        target = nearest_round(rows, seed, percent)
+        match = [r for r in rows if r["seed"] == seed and r["kind"] == kind and r["round"] == target["round"]]
+        if not match:
+            raise ValueError(f"no '{kind}' run at round {target['round']} ({target['percent_remaining']:.2f}%, "
+                             f"nearest {percent:g}%) for seed {seed}: train it at that level")
+        out[seed] = match[0][column]
+    return out
 
 
-PARAM_CHECKS: dict[str, object] = {"01_imp": check_imp_params}
+def pct(value: float) -> str:
+    return f"{value:.2f}%"
 
 
-def check_params(run: str, params: Mapping) -> list[str]:
-    """Problems that would leave a claim of notebook `run` unjudgeable (empty when none)."""
-    check = PARAM_CHECKS.get(run)
-    return check(params) if check else []
+def _level_text(rows: list[dict], percent: float) -> str:
+    """The % remaining of the (first seed's) ticket round nearest `percent`, as text."""
+    return pct(next(iter(at_level(rows, "ticket", percent, "percent_remaining").values())))
+
+
+# --- 01_imp: winning tickets --------------------------------------------------------------------------
+def imp_claims(rows: list[dict], model: str, dataset: str, accuracy: str, step_schedule: bool,
+               default_level: float = 3.6, default_fast_level: float = 21.1) -> list[Verdict]:
+    """The four IMP findings from `imp.imp_study` rows (kinds ticket, reinit, random_mask). `accuracy`: the column
+    judged ("final_test_accuracy" for SGD step schedules, whose papers report the end of training);
+    `step_schedule` drops the learns-faster claim: early stopping is not what those papers measure."""
+    level, level_source = level_for("ticket_matches_dense", model, dataset, default_level)
+    dense = at_level(rows, "ticket", 100.0, accuracy)
+    ticket = at_level(rows, "ticket", level, accuracy)
+    actual = _level_text(rows, level)
+    setting_name = f"{model}/{dataset}"
+    gap = paired(ticket, dense, "ticket_matches_dense")
+    threshold = matching_threshold(dense, "ticket_matches_dense")
+    v = judge("ticket_matches_dense",
+              f"At ≈{level:g}% of weights remaining ({actual}) the IMP ticket matches the dense network "
+              "(ticket − dense above minus one standard deviation of dense)",
+              level_source, gap, threshold, ">", "")
+    v.measured = f"ticket − dense at {actual}: {fmt_interval(v)}; threshold {threshold.value:+.2f} pp (−1 SD of dense)"
+    verdicts = [v]
+    for kind, cid, what in [("reinit", "reinit_falls_behind", "the same mask on re-initialised weights"),
+                            ("random_mask", "random_mask_falls_behind",
+                             "a random mask with the ticket's per-layer densities")]:
+        gap = paired(ticket, at_level(rows, kind, level, accuracy), cid)
+        v = judge(cid, f"At ≈{level:g}% ({actual}) {what} trains below the ticket (ticket − control > 0)",
+                  "random re-initialisation and random pruning fall behind the ticket (Frankle & Carbin 2019, "
+                  "Figs. 3–4; no number at this level)", gap, direction_only(setting_name), ">", "")
+        v.measured = f"ticket − {kind} at {actual}: {fmt_interval(v)}"
+        verdicts.append(v)
+    if not step_schedule:
+        fast_level, fast_source = level_for("ticket_learns_faster", model, dataset, default_fast_level)
+        earlier = paired(at_level(rows, "ticket", 100.0, "early_stop_iteration"),
+                         at_level(rows, "ticket", fast_level, "early_stop_iteration"), "ticket_learns_faster")
+        at = _level_text(rows, fast_level)
+        v = judge("ticket_learns_faster",
+                  f"At ≈{fast_level:g}% ({at}) the ticket reaches its minimum validation loss earlier than dense "
+                  "(dense − ticket early-stop iteration > 0)", fast_source, earlier,
+                  direction_only(f"the size of the speed-up on {setting_name}"), ">", "")
+        v.measured = f"dense − ticket early-stop iteration at {at}: {fmt_interval(v, 'it', 0)}"
+        verdicts.append(v)
+    return verdicts
 
 
 # --- 05_anatomy: Zhou et al. 2019 ---------------------------------------------------------------------
@@ -435,9 +396,8 @@ def anatomy_claims(rows: list[dict], supermasks: list[dict], claim_round: int, c
                    "random mask of the same per-layer densities (the smaller of the two margins per seed > 0)",
                    "large_final and magnitude_increase work, random masks do not (Zhou et al. 2019, Fig. 2)",
                    worst, direction_only(f"criteria margins on {setting_name}"), ">", "")
-    means = {k: sum(m.values()) / len(m) for k, m in margins.items()}
     v_crit.measured = (f"min(criterion − random) at {at}: {fmt_interval(v_crit)}; means: "
-                       + ", ".join(f"{k} {m:+.2f} pp" for k, m in means.items()))
+                       + ", ".join(f"{k} {_mean(m):+.2f} pp" for k, m in margins.items()))
 
     signs = paired(acc("mask1", "signed_constant"), acc("mask1", "random_sign_constant"), "signs_matter")
     v_sign = judge("signs_matter",
@@ -447,7 +407,7 @@ def anatomy_claims(rows: list[dict], supermasks: list[dict], claim_round: int, c
                    direction_only(f"signs on {setting_name}"), ">", "")
     rewind_minus_signed = paired(acc("mask1", "rewind"), acc("mask1", "signed_constant"), "signs_matter")
     v_sign.measured = (f"signed − random-sign constant at {at}: {fmt_interval(v_sign)}; rewind − signed constant "
-                       f"{sum(rewind_minus_signed.values()) / len(rewind_minus_signed):+.2f} pp (mean)")
+                       f"{_mean(rewind_minus_signed):+.2f} pp (mean)")
 
     zeros = paired(acc("mask0", "zero"), acc("mask0", "freeze"), "zeros_matter")
     v_zero = judge("zeros_matter",
@@ -456,12 +416,11 @@ def anatomy_claims(rows: list[dict], supermasks: list[dict], claim_round: int, c
                    direction_only(f"zeros on {setting_name}"), ">", "")
     v_zero.measured = f"zero − freeze at {at}: {fmt_interval(v_zero)}"
 
-    chosen = {}
     config = [r for r in supermasks if r["criterion"] == "large_final_same_sign" and r["weights"] == "signed_constant"
               and r["source"] == "one shot"]
-    for seed in sorted({r["seed"] for r in config}):
-        best = max((r for r in config if r["seed"] == seed), key=lambda r: (r["val_accuracy"], -r["percent_remaining"]))
-        chosen[seed] = best
+    chosen = {seed: max((r for r in config if r["seed"] == seed),
+                        key=lambda r: (r["val_accuracy"], -r["percent_remaining"]))
+              for seed in sorted({r["seed"] for r in config})}
     if not chosen:
         raise ValueError("claim 'supermask': no large_final_same_sign / signed_constant supermask was evaluated")
     threshold = threshold_for("supermask", model, dataset)
@@ -474,26 +433,6 @@ def anatomy_claims(rows: list[dict], supermasks: list[dict], claim_round: int, c
                         + ", ".join(f"{r['percent_remaining']:.1f}%" for r in chosen.values())
                         + f" remaining (chosen on validation per seed); threshold {threshold.value:g}%")
     return [v_crit, v_sign, v_zero, v_super]
-
-
-def check_anatomy_params(p: Mapping) -> list[str]:
-    errors = []
-    if len(p["seeds"]) < 2:
-        errors.append(f"'seeds' has {len(p['seeds'])}; the claims compare over seeds and need at least 2")
-    needs = {"criteria_trained": ["large_final", "magnitude_increase", "random"],
-             "mask1_actions": ["signed_constant", "random_sign_constant"],
-             "supermask_criteria": ["large_final_same_sign"]}
-    for key, names in needs.items():
-        missing = [n for n in names if n not in p[key]]
-        if missing:
-            errors.append(f"'{key}' must include {missing} (the claims judge them)")
-    for key in ["criteria_levels", "action_levels"]:
-        if not _near(p["claim_level"], p[key]):
-            errors.append(f"'{key}' {p[key]} must include claim_level {p['claim_level']:g}")
-    return errors
-
-
-PARAM_CHECKS["05_anatomy"] = check_anatomy_params
 
 
 # --- 02_conservation: Tanaka et al. 2020, Frankle et al. 2021 -------------------------------------------
@@ -565,7 +504,7 @@ def synflow_wins_at_high_compression(rows: list[dict], top: float, chance: float
                  direction_only(f"the winning margin at 10^{top}"), ">", "")
     above = judge("synflow_wins_at_high_compression", "", "",
                   {s: a - chance for s, a in checked(synflow, "synflow_wins").items()}, CHANCE_MARGIN, ">", "")
-    mean = {m: sum(v.values()) / len(v) for m, v in {"synflow": synflow, **others}.items()}
+    mean = {m: _mean(v) for m, v in {"synflow": synflow, **others}.items()}
     return combine([wins, above], "synflow_wins_at_high_compression",
                    f"At 10^{top}, SynFlow trains above every other pruning-at-init method (paired per seed) and at "
                    f"least {CHANCE_MARGIN.value:g} pp above chance: a tie at chance is no win",
@@ -590,35 +529,16 @@ def shuffle_does_not_hurt(rows: list[dict], compression: float, methods: list[st
               "shuffling a pruning-at-init mask within layers does not hurt (Frankle et al. 2021, Fig. 2)",
               worst, SHUFFLE_TOLERANCE, "<", "")
     v.measured = (f"max over methods of (unshuffled − shuffled): {fmt_interval(v)}; per method (mean): "
-                  + ", ".join(f"{m} {sum(g.values()) / len(g):+.2f} pp" for m, g in loss.items()))
+                  + ", ".join(f"{m} {_mean(g):+.2f} pp" for m, g in loss.items()))
     return v
-
-
-def check_conservation_params(p: Mapping) -> list[str]:
-    errors = []
-    if len(p["seeds"]) < 2:
-        errors.append(f"'seeds' has {len(p['seeds'])}; the trained-accuracy claims need at least 2")
-    if "synflow" not in p["methods"] or len(p["methods"]) < 2:
-        errors.append(f"'methods' {p['methods']} must include synflow and at least one other method")
-    missing = [m for m in p["control_methods"] if m not in p["methods"]]
-    if missing or "shuffle" not in p["controls"]:
-        errors.append(f"the shuffle claim needs 'shuffle' in controls and control_methods {p['control_methods']} "
-                      f"among methods {p['methods']}")
-    return errors
-
-
-PARAM_CHECKS["02_conservation"] = check_conservation_params
 
 
 # --- 04_early_tickets: You et al. 2020 --------------------------------------------------------------------
 def earlybird_claims(detected: Mapping, epochs: int, costs: list[dict], latency: Mapping[str, list[float]],
                      early_fraction: float, cost_ratio: float, step_schedule: bool, latency_p: float) -> list[Verdict]:
-    """Early emergence, matching, cost and speed, over seeds.
-
-    `detected`: {seed: {ratio: epoch or None}}; `costs`: `earlybird.pipeline_costs` rows with a "seed";
-    `latency`: {"dense": [s, ...], "pruned": [s, ...]} paired, interleaved forward passes (one network).
-    Accuracies at the end of training for SGD step schedules (`step_schedule`), as the paper reports.
-    """
+    """Early emergence, matching, cost and speed, over seeds. `detected`: {seed: {ratio: epoch or None}}; `costs`:
+    `earlybird.pipeline_costs` rows with a "seed"; `latency`: {"dense": [...], "pruned": [...]} paired, interleaved
+    forward passes of one network. Accuracies at the end of training for SGD step schedules, as the paper reports."""
     fraction = {s: max((e if e is not None else epochs) / epochs for e in per_p.values())
                 for s, per_p in detected.items()}
     early_threshold = Threshold(early_fraction, "ours: You et al. detect at epochs 14–31 of 160 (≤ 19%) for "
@@ -633,14 +553,17 @@ def earlybird_claims(detected: Mapping, epochs: int, costs: list[dict], latency:
                         "per seed: " + "; ".join(f"seed {s}: " + ", ".join(
                             f"p={r} {'never' if e is None else e}" for r, e in per_p.items())
                             for s, per_p in detected.items()))
+    return [v_early, *_pipeline_claims(costs, cost_ratio, step_schedule), *earlybird_latency(latency, latency_p)]
 
+
+def _pipeline_claims(costs: list[dict], cost_ratio: float, step_schedule: bool) -> list[Verdict]:
+    """eb_ticket_matches and cost_saved, over the seeds where an early-bird ticket was detected."""
     key = "final_accuracy" if step_schedule else "accuracy"
     found = [r for r in costs if r["detected_epoch"] is not None]  # no early-bird ticket, no pipeline to judge
     if len(found) < 2:
         reason = (f"an early-bird ticket at p = {costs[0]['ratio']} was detected in {len(found)} of {len(costs)} seeds: "
                   "fewer than 2, so there is nothing to compare over seeds")
-        return [v_early, not_judged("eb_ticket_matches", reason), not_judged("cost_saved", reason),
-                *earlybird_latency(latency, latency_p)]
+        return [not_judged("eb_ticket_matches", reason), not_judged("cost_saved", reason)]
     costs = found
     standard = {r["seed"]: 100 * r[f"standard_{key}"] for r in costs}
     early = {r["seed"]: 100 * r[f"early_{key}"] for r in costs}
@@ -655,9 +578,8 @@ def earlybird_claims(detected: Mapping, epochs: int, costs: list[dict], latency:
 
     devices = sorted({d for r in costs for d in r.get("devices", [])})
     if len(devices) > 1:  # wall times from different machines say nothing about the pipelines
-        return [v_early, v_match, not_judged("cost_saved", f"its wall times were measured on different devices "
-                                                           f"({', '.join(devices)}): re-run the units on one device"),
-                *earlybird_latency(latency, latency_p)]
+        return [v_match, not_judged("cost_saved", f"its wall times were measured on different devices "
+                                                  f"({', '.join(devices)}): re-run the units on one device")]
     ratio = {r["seed"]: max(r["early_seconds"] / r["standard_seconds"], r["early_flops"] / r["standard_flops"])
              for r in costs}
     cost_threshold = Threshold(cost_ratio, "ours: You et al. report up to 4.7x energy savings for their settings; "
@@ -669,42 +591,28 @@ def earlybird_claims(detected: Mapping, epochs: int, costs: list[dict], latency:
                    "up to 4.7x less energy (You et al. 2020, Fig. 5)", ratio, cost_threshold, "<", "")
     v_cost.measured = (f"max(wall, FLOP) ratio: {fmt_interval(v_cost, 'x', 3)}; FLOP ratio per seed: "
                        + ", ".join(f"{r['early_flops'] / r['standard_flops']:.2f}x" for r in costs))
-
-    return [v_early, v_match, v_cost, *earlybird_latency(latency, latency_p)]
+    return [v_match, v_cost]
 
 
 def earlybird_latency(latency: Mapping[str, list[float]], latency_p: float) -> list[Verdict]:
     """The slimmed network's forward-pass latency over the dense one's, over interleaved repeats."""
-    pairs = list(zip(latency["pruned"], latency["dense"]))
-    speed = {i: p / d for i, (p, d) in enumerate(pairs)}
-    v_fast = judge("smaller_network_is_faster",
-                   f"The physically pruned network at p = {latency_p} runs a forward pass faster than the dense one "
-                   "(pruned / dense latency < 1, over interleaved repeats)",
-                   "structured pruning cuts FLOPs and latency (You et al. 2020)", speed,
-                   Threshold(1.0, "no number in the paper for this CPU: judged on direction (a ratio below 1 is "
-                                  "faster)", "direction"), "<", "")
-    v_fast.measured = (f"latency ratio {v_fast.estimate:.3f} [{v_fast.interval[0]:.3f}, {v_fast.interval[1]:.3f}] over "
-                       f"{len(pairs)} interleaved repeats (samples, not seeds); medians "
-                       f"{1e3 * sorted(latency['pruned'])[len(pairs) // 2]:.1f} vs {1e3 * sorted(latency['dense'])[len(pairs) // 2]:.1f} ms")
-    return [v_fast]
+    return [_latency_verdict("smaller_network_is_faster",
+                            f"The physically pruned network at p = {latency_p} runs a forward pass faster than the "
+                            "dense one (pruned / dense latency < 1, over interleaved repeats)",
+                            "structured pruning cuts FLOPs and latency (You et al. 2020)", latency["pruned"],
+                            latency["dense"], Threshold(1.0, "no number in the paper for this CPU: judged on direction "
+                                                             "(a ratio below 1 is faster)", "direction"), "<", ".1f")]
 
 
-def check_earlybird_params(p: Mapping) -> list[str]:
-    errors = []
-    if len(p["seeds"]) < 2:
-        errors.append(f"'seeds' has {len(p['seeds'])}; the claims compare over seeds and need at least 2")
-    missing = [r for r in p["pipeline_ratios"] if r not in p["ratios"]]
-    if missing or not p["pipeline_ratios"]:
-        errors.append(f"'pipeline_ratios' {p['pipeline_ratios']} must be a non-empty subset of 'ratios' {p['ratios']}")
-    if p["latency_ratio_p"] not in p["pipeline_ratios"]:
-        errors.append(f"'latency_ratio_p' {p['latency_ratio_p']} must be one of 'pipeline_ratios' "
-                      f"{p['pipeline_ratios']}: the claims judge the pipelines and the latency at that p")
-    if p["latency_repeats"] < 2:
-        errors.append("'latency_repeats' must be at least 2 for an interval")
-    return errors
-
-
-PARAM_CHECKS["04_early_tickets"] = check_earlybird_params
+def _latency_verdict(claim: str, statement: str, paper: str, a: Sequence[float], b: Sequence[float],
+                    threshold: Threshold, direction: str, median_format: str) -> Verdict:
+    """Judge the latency ratio a / b over paired, interleaved repeats (the i-th samples of each) against 1."""
+    n = min(len(a), len(b))
+    v = judge(claim, statement, paper, {i: x / y for i, (x, y) in enumerate(zip(a, b))}, threshold, direction, "")
+    median = lambda s: 1e3 * sorted(s)[n // 2]  # noqa: E731
+    v.measured = (f"latency ratio {_span(v, 3)} over {n} interleaved repeats (samples, not seeds); "
+                  f"medians {median(a):{median_format}} vs {median(b):{median_format}} ms")
+    return v
 
 
 # --- 03_bert_transfer: Chen et al. 2020 ---------------------------------------------------------------
@@ -712,10 +620,9 @@ def bert_claims(rows: list[dict], transfer: list[dict], sentiment: str, claim_sp
                 downstream: list[str], accuracy: str = "test_accuracy") -> list[Verdict]:
     """Matching, the two controls and MLM transfer, over seeds, from `bert.study` rows (with a "seed")."""
     def imp_at(task: str, sparsity: float) -> dict:
-        out = {}
-        for seed in sorted({r["seed"] for r in rows if r["task"] == task and r["kind"] == "imp"}):
-            mine = [r for r in rows if r["task"] == task and r["kind"] == "imp" and r["seed"] == seed]
-            out[seed] = min(mine, key=lambda r: abs(r["sparsity"] - sparsity))
+        imp = [r for r in rows if r["task"] == task and r["kind"] == "imp"]
+        out = {seed: min((r for r in imp if r["seed"] == seed), key=lambda r: abs(r["sparsity"] - sparsity))
+               for seed in sorted({r["seed"] for r in imp})}
         if not out:
             raise ValueError(f"no IMP rounds on task {task!r}")
         return out
@@ -763,35 +670,11 @@ def bert_claims(rows: list[dict], transfer: list[dict], sentiment: str, claim_sp
     return verdicts
 
 
-def check_bert_params(p: Mapping) -> list[str]:
-    errors = []
-    if len(p["seeds"]) < 2:
-        errors.append(f"'seeds' has {len(p['seeds'])}; the claims compare over seeds and need at least 2")
-    if not p["mlm"]:
-        errors.append("'mlm' must be true: the transfer claim judges the MLM subnetwork")
-    missing = [c for c in ["random_pruning", "random_weights"] if c not in p["controls"]]
-    if missing:
-        errors.append(f"'controls' must include {missing} (the claims judge them)")
-    if p["claim_sparsity"] not in p["control_sparsities"]:
-        errors.append("'control_sparsities' must include 'claim_sparsity' (the claims compare IMP with its controls there)")
-    if p["rounds"] * p["prune_fraction"] < p["claim_sparsity"] - 1e-9:
-        errors.append(f"'rounds' x 'prune_fraction' = {p['rounds'] * p['prune_fraction']:g} stops short of "
-                      f"claim_sparsity {p['claim_sparsity']:g}")
-    return errors
-
-
-PARAM_CHECKS["03_bert_transfer"] = check_bert_params
-
-
 # --- 06_deployment: what a ticket buys at inference ------------------------------------------------------
 COMPACT_TARGET = Threshold(
     0.10, "ours: the deployment issue's own target (the compact ticket file at most 10% of the dense float32 "
           "state dict); no paper reports the file size of a bitmask ticket, and the storage formula "
           "(1 + 32·density)/32 puts the masked weights under 10% below 6.9% of them remaining", "ours")
-SETTINGS.update({("compact_ticket_small", model, dataset): Setting(
-    threshold=COMPACT_TARGET, paper="masks alone store every zero; a compact ticket stores bits and kept values")
-    for model, dataset in [("lenet_300_100", "mnist"), ("conv2", "cifar10"), ("conv4", "cifar10"),
-                           ("conv6", "cifar10"), ("resnet20", "cifar10"), ("vgg16", "cifar10")]})
 LATENCY_DIRECTION = Threshold(1.0, "no number in the papers for this CPU and torch's kernels: judged on direction "
                                    "(a latency ratio below 1 is faster)", "direction")
 
@@ -833,8 +716,8 @@ def compact_ticket_claim(storage: list[dict], round_index: int | None, model: st
               f"bitmask + float32 kept values + unpruned tensors) is at most {100 * threshold.value:g}% of the dense "
               "float32 state dict's bytes",
               "masks alone store every zero; the literature sells tickets on deployment", ratios, threshold, "<", "")
-    v.measured = (f"compact / dense bytes at {pct(percent)}: {v.estimate:.4f} [{v.interval[0]:.4f}, {v.interval[1]:.4f}] "
-                  f"over {v.seeds} seed(s) (exact byte counts per seed)")
+    v.measured = (f"compact / dense bytes at {pct(percent)}: {_span(v, 4)} over {v.seeds} seed(s) "
+                  "(exact byte counts per seed)")
     return v
 
 
@@ -852,11 +735,8 @@ def _latency_ratio(rows: list[dict], claim: str, form: dict, reference: dict, st
     a, b = _timed(rows, claim, **form), _timed(rows, claim, **reference)
     if len(a) != len(b):
         raise ValueError(f"claim {claim!r}: {len(a)} vs {len(b)} samples: the repeats are not paired")
-    v = judge(claim, statement, paper, {i: x / y for i, (x, y) in enumerate(zip(a, b))}, LATENCY_DIRECTION,
-              direction, "")
-    median = lambda s: sorted(s)[len(s) // 2]  # noqa: E731
-    v.measured = (f"{what}: latency ratio {v.estimate:.3f} [{v.interval[0]:.3f}, {v.interval[1]:.3f}] over {len(a)} "
-                  f"interleaved repeats (samples, not seeds); medians {1e3 * median(a):.3g} vs {1e3 * median(b):.3g} ms")
+    v = _latency_verdict(claim, statement, paper, a, b, LATENCY_DIRECTION, direction, ".3g")
+    v.measured = f"{what}: {v.measured}"
     return v
 
 
@@ -907,6 +787,87 @@ def slim_latency_claim(rows: list[dict], ratio: float, batches: Sequence[int], t
                    "; ".join(p.measured for p in parts))
 
 
+# --- parameter checks: refuse, before anything runs, params whose claims could not be judged -------------
+def check_params(run: str, params: Mapping) -> list[str]:
+    """Problems that would leave a claim of notebook `run` unjudgeable (empty when none)."""
+    check = PARAM_CHECKS.get(run)
+    return check(params) if check else []
+
+
+def _near(level: float, levels: Sequence[float]) -> bool:
+    return any(lv > 0 and abs(math.log(lv / level)) < 0.05 for lv in levels)
+
+
+def _seeds(p: Mapping, need: str = "the claims compare over seeds and need at least 2") -> list[str]:
+    return [f"'seeds' has {len(p['seeds'])}; {need}"] if len(p["seeds"]) < 2 else []
+
+
+def _included(p: Mapping, needs: Mapping[str, list[str]]) -> list[str]:
+    """One error per params list that lacks names the claims judge."""
+    missing = {key: [n for n in names if n not in p[key]] for key, names in needs.items()}
+    return [f"'{key}' must include {names} (the claims judge them)" for key, names in missing.items() if names]
+
+
+def check_imp_params(p: Mapping) -> list[str]:
+    errors = _seeds(p)
+    level = level_for("ticket_matches_dense", p["model"], p["dataset"], 3.6)[0]  # imp_claims' default level
+    if not _near(level, p["control_levels"]):
+        errors.append(f"'control_levels' {p['control_levels']} must include {level:g} "
+                      f"(the level the claims judge for {p['model']}/{p['dataset']})")
+    reached = 100 * (1 - p["prune_fraction"]) ** p["rounds"]
+    if reached > 1.25 * level:
+        errors.append(f"'rounds' = {p['rounds']} at 'prune_fraction' {p['prune_fraction']} stops at "
+                      f"~{reached:.1f}%, short of {level:g}% where the claims judge")
+    return errors
+
+
+def check_conservation_params(p: Mapping) -> list[str]:
+    errors = _seeds(p, "the trained-accuracy claims need at least 2")
+    if "synflow" not in p["methods"] or len(p["methods"]) < 2:
+        errors.append(f"'methods' {p['methods']} must include synflow and at least one other method")
+    missing = [m for m in p["control_methods"] if m not in p["methods"]]
+    if missing or "shuffle" not in p["controls"]:
+        errors.append(f"the shuffle claim needs 'shuffle' in controls and control_methods {p['control_methods']} "
+                      f"among methods {p['methods']}")
+    return errors
+
+
+def check_bert_params(p: Mapping) -> list[str]:
+    errors = _seeds(p)
+    if not p["mlm"]:
+        errors.append("'mlm' must be true: the transfer claim judges the MLM subnetwork")
+    errors += _included(p, {"controls": ["random_pruning", "random_weights"]})
+    if p["claim_sparsity"] not in p["control_sparsities"]:
+        errors.append("'control_sparsities' must include 'claim_sparsity' (the claims compare IMP with its controls there)")
+    if p["rounds"] * p["prune_fraction"] < p["claim_sparsity"] - 1e-9:
+        errors.append(f"'rounds' x 'prune_fraction' = {p['rounds'] * p['prune_fraction']:g} stops short of "
+                      f"claim_sparsity {p['claim_sparsity']:g}")
+    return errors
+
+
+def check_earlybird_params(p: Mapping) -> list[str]:
+    errors = _seeds(p)
+    missing = [r for r in p["pipeline_ratios"] if r not in p["ratios"]]
+    if missing or not p["pipeline_ratios"]:
+        errors.append(f"'pipeline_ratios' {p['pipeline_ratios']} must be a non-empty subset of 'ratios' {p['ratios']}")
+    if p["latency_ratio_p"] not in p["pipeline_ratios"]:
+        errors.append(f"'latency_ratio_p' {p['latency_ratio_p']} must be one of 'pipeline_ratios' "
+                      f"{p['pipeline_ratios']}: the claims judge the pipelines and the latency at that p")
+    if p["latency_repeats"] < 2:
+        errors.append("'latency_repeats' must be at least 2 for an interval")
+    return errors
+
+
+def check_anatomy_params(p: Mapping) -> list[str]:
+    errors = _seeds(p) + _included(p, {"criteria_trained": ["large_final", "magnitude_increase", "random"],
+                                       "mask1_actions": ["signed_constant", "random_sign_constant"],
+                                       "supermask_criteria": ["large_final_same_sign"]})
+    for key in ["criteria_levels", "action_levels"]:
+        if not _near(p["claim_level"], p[key]):
+            errors.append(f"'{key}' {p[key]} must include claim_level {p['claim_level']:g}")
+    return errors
+
+
 def check_deployment_params(p: Mapping) -> list[str]:
     errors = []
     for key, run in [("imp_params", "01_imp"), ("earlybird_params", "04_early_tickets")]:
@@ -925,4 +886,7 @@ def check_deployment_params(p: Mapping) -> list[str]:
     return errors
 
 
-PARAM_CHECKS["06_deployment"] = check_deployment_params
+PARAM_CHECKS: dict[str, Callable[[Mapping], list[str]]] = {
+    "01_imp": check_imp_params, "02_conservation": check_conservation_params, "03_bert_transfer": check_bert_params,
+    "04_early_tickets": check_earlybird_params, "05_anatomy": check_anatomy_params,
+    "06_deployment": check_deployment_params}
