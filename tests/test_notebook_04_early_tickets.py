@@ -1,7 +1,6 @@
 """Smoke test of notebooks/04_early_tickets.ipynb: runs params/smoke/04_early_tickets.yaml and checks its record."""
 
 import json
-import math
 
 import pytest
 

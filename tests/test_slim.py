@@ -5,7 +5,7 @@ import pytest
 import torch
 from torch import nn
 
-from ticketlib import distance, earlybird, models, slim
+from ticketlib import earlybird, models, slim
 from ticketlib.masks import Mask
 
 

@@ -22,7 +22,7 @@ from torch import Tensor, nn
 from . import collapse, execute, pruning, rewind, scores
 from .cache import Cache, unit_key
 from .device import describe
-from .data import Dataset, Split
+from .data import Dataset
 from .experiment import REINIT_SEED_OFFSET, SHUFFLE_SEED_OFFSET, Experiment
 from .imp import Ticket
 from .masks import Mask
