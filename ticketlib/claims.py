@@ -618,7 +618,8 @@ def _latency_verdict(claim: str, statement: str, paper: str, a: Sequence[float],
 # --- 03_bert_transfer: Chen et al. 2020 ---------------------------------------------------------------
 def bert_claims(rows: list[dict], transfer: list[dict], sentiment: str, claim_sparsity: float,
                 downstream: list[str], accuracy: str = "test_accuracy") -> list[Verdict]:
-    """Matching, the two controls and MLM transfer, over seeds, from `bert.study` rows (with a "seed")."""
+    """Matching, the two controls and MLM transfer, over seeds, from `bert_tickets.tickets_and_transfer` rows
+    (with a "seed")."""
     def imp_at(task: str, sparsity: float) -> dict:
         imp = [r for r in rows if r["task"] == task and r["kind"] == "imp"]
         out = {seed: min((r for r in imp if r["seed"] == seed), key=lambda r: abs(r["sparsity"] - sparsity))
