@@ -353,8 +353,9 @@ def test_time_forms_rows_cover_every_setting_and_ratios_pair_with_dense() -> Non
     assert list(found) == ["csr, batch 1, 2 thread(s)"]
     cross = found["csr, batch 1, 2 thread(s)"]
     assert cross["how"] == "interpolated" and cross["density"] == deploy.crossover_density([0.05, 0.5], [0.375, 2.0]).density
-    assert deploy.crossover_text(cross).startswith("faster than dense below ≈ ")
-    assert deploy.crossover_text({"how": "never", "density": None}) == "never faster than dense at the densities timed"
+    assert claims.crossover_text(cross) == f"faster than dense below ≈ {100 * cross['density']:.1f}% of weights remaining"
+    assert claims.crossover_text({"how": "never", "density": None}) == "never faster than dense at the densities timed"
+    assert claims.crossover_text({"how": "all", "density": 0.5}) == "faster than dense at every density timed (up to 50.0%)"
 
 
 def test_compute_rows_and_measured_energy(tmp_path) -> None:
@@ -389,6 +390,11 @@ def test_matching_rounds_and_the_sparsest_matching_one() -> None:
     assert verdicts[0].threshold == pytest.approx(-0.2)
     assert claims.sparsest_matching(verdicts) == 2
     assert claims.sparsest_matching(verdicts[3:]) is None
+    summary = claims.matching_summary(verdicts, [100.0, 80.0, 64.0, 51.2])
+    assert [(r["round"], r["percent_remaining"], r["verdict"]) for r in summary] == [
+        (0, 100.0, "holds"), (1, 80.0, "holds"), (2, 64.0, "holds"), (3, 51.2, "fails")]
+    assert summary[1]["estimate"] == pytest.approx(0.2) and summary[1]["interval"] == list(verdicts[1].interval)
+    assert all(r["threshold"] == verdicts[0].threshold for r in summary)
 
 
 @pytest.mark.parametrize("ratios, expected", [({0: 0.067, 1: 0.067, 2: 0.067}, "holds"),
@@ -429,17 +435,24 @@ def latency_rows(csr_sparse: list[float], csr_moderate: list[float], slim: dict[
 
 def test_sparse_latency_claims_hold_fail_or_stay_inconclusive() -> None:
     good = latency_rows([0.4, 0.42, 0.38, 0.41], [3.0, 3.2, 2.9, 3.1], {})
-    pays, loses = claims.sparse_latency_claims(good, 15, 7, 256, 1, "crossover ≈ 10%")
+    crossovers = {"csr, batch 256, 1 thread(s)": {"layout": "csr", "batch": 256, "threads": 1, "density": 0.1,
+                                                  "how": "interpolated"},
+                  "csr, batch 1, 1 thread(s)": {"layout": "csr", "batch": 1, "threads": 1, "density": None,
+                                                "how": "never"}}
+    pays, loses = claims.sparse_latency_claims(good, 15, 7, 256, 1, crossovers)
     assert (pays.id, pays.verdict, loses.id, loses.verdict) == (
         "sparse_kernels_pay_when_sparse", "holds", "sparse_kernels_lose_at_moderate_sparsity", "holds")
-    assert pays.seeds == 4 and pays.estimate == pytest.approx(0.4025) and "crossover ≈ 10%" in pays.measured
+    assert pays.seeds == 4 and pays.estimate == pytest.approx(0.4025)
+    assert pays.measured.endswith("; CSR faster than dense below ≈ 10.0% of weights remaining (batch 256, medians)")
+    with pytest.raises(ValueError, match="no CSR crossover for batch 256, threads 2"):
+        claims.sparse_latency_claims(good, 15, 7, 256, 2, crossovers)  # that setting's crossover was not found
     assert pays.threshold == 1.0 and pays.threshold_basis == "direction" and "3.50%" in pays.statement
     bad = latency_rows([1.5, 1.6, 1.4, 1.5], [0.5, 0.6, 0.5, 0.4], {})
-    assert [v.verdict for v in claims.sparse_latency_claims(bad, 15, 7, 256, 1, "")] == ["fails", "fails"]
+    assert [v.verdict for v in claims.sparse_latency_claims(bad, 15, 7, 256, 1, crossovers)] == ["fails", "fails"]
     unsure = latency_rows([0.5, 1.5, 0.6, 1.4], [0.5, 1.5, 0.6, 1.4], {})
-    assert [v.verdict for v in claims.sparse_latency_claims(unsure, 15, 7, 256, 1, "")] == ["inconclusive"] * 2
+    assert [v.verdict for v in claims.sparse_latency_claims(unsure, 15, 7, 256, 1, crossovers)] == ["inconclusive"] * 2
     with pytest.raises(ValueError, match="round 3 was not timed"):
-        claims.sparse_latency_claims(good, 3, 7, 256, 1, "")  # a round that was not timed
+        claims.sparse_latency_claims(good, 3, 7, 256, 1, crossovers)  # a round that was not timed
 
 
 def test_slim_latency_claim_needs_every_batch_size() -> None:

@@ -62,8 +62,10 @@ def test_smoke_run_records_claims_and_measurements(tmp_path, monkeypatch) -> Non
     # the record's own rows re-judge to the recorded verdicts: nothing in the notebook judges on its own
     again = [claims.compact_ticket_claim(storage, metrics["sparsest_matching_round"], "lenet_300_100", "mnist")]
     again += claims.sparse_latency_claims(latency, metrics["sparsest_round"], metrics["moderate_round"],
-                                          max(params["batch_sizes"]), params["claim_threads"], "")
+                                          max(params["batch_sizes"]), params["claim_threads"],
+                                          metrics["crossover"])
     again.append(claims.slim_latency_claim(latency, params["slim_ratio"], sorted(params["batch_sizes"]),
                                            params["claim_threads"]))
     for v in again:
         assert (v.verdict, v.estimate) == (recorded[v.id]["verdict"], pytest.approx(recorded[v.id]["estimate"]))
+        assert v.measured == recorded[v.id]["measured"]  # the crossover named in it included

@@ -749,11 +749,32 @@ def _percent_of_round(rows: list[dict], round_index: int, claim: str) -> float:
     return found.pop()
 
 
+def crossover_text(crossover: Mapping) -> str:
+    """A crossover (`deploy.crossovers`: where a form's median latency ratio to dense crosses 1) in words."""
+    if crossover["how"] == "never":
+        return "never faster than dense at the densities timed"
+    if crossover["how"] == "all":
+        return f"faster than dense at every density timed (up to {100 * crossover['density']:.1f}%)"
+    return f"faster than dense below ≈ {100 * crossover['density']:.1f}% of weights remaining"
+
+
+def matching_summary(verdicts: list[Verdict], percents: Sequence[float]) -> list[dict]:
+    """One row per IMP round of `matching_rounds`' verdicts (round i at `percents[i]` % remaining), for tables
+    and the record: estimate, interval, verdict, threshold."""
+    return [{"round": i, "percent_remaining": percents[i], "estimate": v.estimate, "interval": list(v.interval),
+             "verdict": v.verdict, "threshold": v.threshold} for i, v in enumerate(verdicts)]
+
+
 def sparse_latency_claims(rows: list[dict], sparsest_round: int, moderate_round: int, batch: int, threads: int,
-                          crossover: str) -> list[Verdict]:
+                          crossovers: Mapping[str, Mapping]) -> list[Verdict]:
     """Sparse (CSR) kernels against dense, batch `batch`: faster at the sparsest ticket timed (IMP round
     `sparsest_round`), slower at moderate sparsity (`moderate_round`). `rows`: latency rows (model, form,
-    round, percent, batch, threads, seconds); `crossover` says where the medians cross, for the record."""
+    round, percent, batch, threads, seconds); `crossovers` (`deploy.crossovers`): the CSR crossover of this
+    batch and thread setting is named in the measured string."""
+    csr = [c for c in crossovers.values() if (c["layout"], c["batch"], c["threads"]) == ("csr", batch, threads)]
+    if len(csr) != 1:
+        raise ValueError(f"sparse_kernels_pay_when_sparse: no CSR crossover for batch {batch}, threads {threads}")
+    crossover = f"CSR {crossover_text(csr[0])} (batch {batch}, medians)"
     sparsest = _percent_of_round(rows, sparsest_round, "sparse_kernels_pay_when_sparse")
     moderate = _percent_of_round(rows, moderate_round, "sparse_kernels_lose_at_moderate_sparsity")
     dense = dict(model="imp", form="dense", batch=batch, threads=threads)

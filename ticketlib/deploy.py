@@ -583,15 +583,6 @@ def crossovers(rows: Sequence[Mapping], model: str, layouts: Sequence[str], batc
     return found
 
 
-def crossover_text(crossover: Mapping) -> str:
-    """A crossover in words, for the notebook and the claim's measured string."""
-    if crossover["how"] == "never":
-        return "never faster than dense at the densities timed"
-    if crossover["how"] == "all":
-        return f"faster than dense at every density timed (up to {100 * crossover['density']:.1f}%)"
-    return f"faster than dense below ≈ {100 * crossover['density']:.1f}% of weights remaining"
-
-
 def compute_rows(groups: Sequence[tuple[Forms, torch.Tensor]]) -> list[dict]:
     """Per form: FLOPs of one input (its group's first row), resident bytes, and the estimated joules."""
     rows = []
