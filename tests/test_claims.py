@@ -382,3 +382,10 @@ def test_every_params_file_of_every_profile_can_be_judged() -> None:
 
     for path in sorted(Path(__file__).resolve().parents[1].glob("params/*/*.yaml")):
         config.resolve(path)  # raises ParamError naming the problem
+
+
+def test_side_of_zero() -> None:
+    assert claims.side_of_zero(0.1, 2.0) == "above zero"
+    assert claims.side_of_zero(-2.0, -0.1) == "below zero"
+    assert claims.side_of_zero(-0.1, 0.1) == "not distinguishable from zero"
+    assert claims.side_of_zero(0.0, 1.0) == "not distinguishable from zero"  # touching zero is not above it
