@@ -51,11 +51,11 @@ def _offline(name: str) -> bool:
     return name in OFFLINE_ENCODERS or Path(name).exists()
 
 
-def load_tokenizer(name: str = "minilm"):
-    """The encoder's own (uncased WordPiece) tokenizer."""
+def load_tokenizer(name: str = "minilm", download: bool = True):
+    """The encoder's own (uncased WordPiece) tokenizer; a hub name downloads only with `download` (else its cache)."""
     from transformers import AutoTokenizer
 
-    return AutoTokenizer.from_pretrained(encoder_path(name), local_files_only=_offline(name))
+    return AutoTokenizer.from_pretrained(encoder_path(name), local_files_only=_offline(name) or not download)
 
 
 @lru_cache(maxsize=4)

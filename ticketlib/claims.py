@@ -869,6 +869,10 @@ def check_bert_params(p: Mapping) -> list[str]:
     if p["rounds"] * p["prune_fraction"] < p["claim_sparsity"] - 1e-9:
         errors.append(f"'rounds' x 'prune_fraction' = {p['rounds'] * p['prune_fraction']:g} stops short of "
                       f"claim_sparsity {p['claim_sparsity']:g}")
+    from .text import size_problems  # GLUE's split sizes are known before anything downloads
+
+    if p.get("glue", "nyu-mll/glue") == "nyu-mll/glue":
+        errors += size_problems(p["tasks"], {part: p[f"{part}_size"] for part in ("train", "val", "test")})
     return errors
 
 

@@ -158,4 +158,15 @@ def resolve(params_path: str | Path, notebooks: str | Path = "notebooks") -> tup
     problems = claims.check_params(notebook.stem, resolved)
     if problems:
         raise ParamError(f"{params_path}: {problems[0]}" + (f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""))
-    return notebook, resolved
+    return notebook, _truncated(notebook, spec, resolved, f"{params_path} (truncated)")
+
+
+def _truncated(notebook: Path, spec: dict[str, Param], resolved: dict, where: str) -> dict:
+    """`resolved` with the truncation in force overlaid (`truncate`), each replaced value checked like a YAML's."""
+    from . import truncate
+
+    out = truncate.apply(notebook.stem, resolved)
+    for key in out:
+        if out[key] is not resolved[key]:
+            check_value(spec[key], out[key], where)
+    return out

@@ -42,6 +42,8 @@ def check(profile: str, runs: str | Path = "runs", root: str | Path = ".") -> li
             problems.append(f"{run}: failed (its last run left {partial}, newer than the record)")
         elif not notebook.exists():
             problems.append(f"{run}: failed (record without its executed notebook {notebook})")
+        elif records[run].get("truncated"):
+            problems.append(f"{run}: truncated (a check of the code paths on fixtures, not a result)")
         elif reasons := stale_reasons(records[run], root):
             problems.append(f"{run}: stale ({', '.join(reasons)})")
     if problems:

@@ -140,9 +140,15 @@ def execute(params_path: str | Path, out_root: str | Path = "runs", notebooks: s
     """Validate, execute, record. Raises ParamError before anything runs if the params are wrong."""
     import papermill
 
+    from . import truncate
+
     notebook, params = resolve(params_path, notebooks)
     check_environment(params)
     profile, run_name, out_notebook, record_path = run_paths(params_path, out_root)
+    fixtures = truncate.active()
+    if fixtures is not None:  # never beside, never mistaken for, a real run of the profile
+        profile = f"{profile}-truncated"
+        out_notebook, record_path = (Path(out_root) / profile / p.name for p in (out_notebook, record_path))
     out_notebook.parent.mkdir(parents=True, exist_ok=True)
     partial_notebook = out_notebook.with_name(f"{run_name}.partial.ipynb")
     partial_record = record_path.with_name(f"{run_name}.partial.json")
@@ -161,6 +167,8 @@ def execute(params_path: str | Path, out_root: str | Path = "runs", notebooks: s
     record = {"run": run_name, "notebook": str(notebook), "profile": profile, "params": params,
               "provenance": origin, "seconds": round(seconds, 1), "device": origin["device"],
               "versions": origin["versions"], "metrics": body["metrics"], "claims": body["claims"]}
+    if fixtures is not None:
+        record["truncated"] = {"fixtures": str(fixtures), "overlay": truncate.overlay(notebook.stem, params, fixtures)}
     write_json(record_path, record)
     partial_record.unlink()
     os.replace(partial_notebook, out_notebook)
@@ -176,6 +184,8 @@ def main(argv: list[str] | None = None) -> int:
     run_p.add_argument("params", nargs="+")
     run_p.add_argument("--out", default="runs", help="output root (default: runs)")
     run_p.add_argument("--log-output", action="store_true", help="stream the notebook's output")
+    run_p.add_argument("--truncate", metavar="DIR", help="a truncated run on the fixtures in DIR (built when "
+                       "absent): 2 seeds, 1 round, ~10 iterations; records under <out>/<profile>-truncated/")
     check_p = sub.add_parser("validate", help="validate params files without running anything")
     check_p.add_argument("params", nargs="+")
     card_p = sub.add_parser("scorecard", help="write and print the scorecard of a runs/<profile> folder")
@@ -202,6 +212,13 @@ def main(argv: list[str] | None = None) -> int:
             return 2
         print(f"published {args.runs}/{args.profile} -> {out} and README.md's scorecard")
         return 0
+    if getattr(args, "truncate", None):
+        from . import fixtures, truncate
+
+        root = Path(args.truncate).resolve()
+        if not (root / "fixtures.json").exists():
+            fixtures.build(root)
+        os.environ[truncate.ENV] = str(root)  # inherited by the notebooks' kernels and their workers
     try:  # validate every file first: a typo in the last one must not cost the first one's run
         for path in args.params:
             _, params = resolve(path)

@@ -20,6 +20,7 @@ import bz2
 import csv
 import importlib.metadata
 import io
+import os
 import zipfile
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -40,6 +41,10 @@ GLUE_TEXT_KEYS = {"cola": ("sentence", None), "sst2": ("sentence", None), "mrpc"
                   "qqp": ("question1", "question2"), "stsb": ("sentence1", "sentence2"),
                   "mnli": ("premise", "hypothesis"), "qnli": ("question", "sentence"),
                   "rte": ("sentence1", "sentence2"), "wnli": ("sentence1", "sentence2")}
+GLUE_ID = "nyu-mll/glue"  # the hub dataset (the legacy id "glue" is a redirect)
+GLUE_LABELLED = {"cola": 8551 + 1043, "sst2": 67349 + 872, "mrpc": 3668 + 408, "qqp": 363846 + 40430,
+                 "stsb": 5749 + 1500, "mnli": 392702 + 9815 + 9832, "qnli": 104743 + 5463, "rte": 2490 + 277,
+                 "wnli": 635 + 71}  # GLUE's train + validation examples: what `glue_corpus` pools
 
 
 @dataclass
@@ -181,8 +186,29 @@ class TextTask:
 def fixed_splits(n: int, seed: int = 0) -> dict[str, Tensor]:
     """Indices of the fixed test/val/train parts of an n-example corpus (a seeded permutation)."""
     perm = torch.randperm(n, generator=torch.Generator().manual_seed(seed))
-    n_test, n_val = round(SPLIT_FRACTIONS["test"] * n), round(SPLIT_FRACTIONS["val"] * n)
+    n_test, n_val = part_sizes(n)["test"], part_sizes(n)["val"]
     return {"test": perm[:n_test], "val": perm[n_test:n_test + n_val], "train": perm[n_test + n_val:]}
+
+
+def part_sizes(n: int) -> dict[str, int]:
+    """The sizes of `fixed_splits`' parts of an n-example corpus."""
+    n_test, n_val = round(SPLIT_FRACTIONS["test"] * n), round(SPLIT_FRACTIONS["val"] * n)
+    return {"test": n_test, "val": n_val, "train": n - n_test - n_val}
+
+
+def size_problems(tasks: Sequence[str], sizes: Mapping[str, int | None]) -> list[str]:
+    """One line per GLUE task whose fixed split is smaller than a size asked for (`sizes`: part -> size), known
+    before anything is downloaded from `GLUE_LABELLED`; other tasks are checked when they load."""
+    problems = []
+    for name in tasks:
+        task = name.split("/", 1)[1] if name.startswith("glue/") else None
+        if task not in GLUE_LABELLED:
+            continue
+        have = part_sizes(GLUE_LABELLED[task])
+        problems += [f"'{part}_size' = {size} is more than {name}'s {have[part]} {part} examples "
+                     f"(its fixed split of {GLUE_LABELLED[task]} labelled ones); use null for all of them"
+                     for part, size in sizes.items() if size is not None and size > have[part]]
+    return problems
 
 
 def _take(idx: Tensor, size: int | None, name: str) -> Tensor:
@@ -221,10 +247,12 @@ def task_from_corpus(corpus: Corpus, tokenizer, max_length: int = 64, train_size
 
 
 def load_task(name: str, tokenizer, max_length: int = 64, train_size: int | None = None,
-              val_size: int | None = None, test_size: int | None = None, seed: int = 0) -> TextTask:
-    """An offline task by name (see READERS), or "glue/<task>" through `datasets` (downloads)."""
+              val_size: int | None = None, test_size: int | None = None, seed: int = 0, glue: str = GLUE_ID,
+              download: bool = True) -> TextTask:
+    """An offline task by name (see READERS), or "glue/<task>" through `datasets` from `glue` (see `load_glue`)."""
     if name.startswith("glue/"):
-        return load_glue(name.split("/", 1)[1], tokenizer, max_length, train_size, val_size, test_size, seed)
+        return load_glue(name.split("/", 1)[1], tokenizer, max_length, train_size, val_size, test_size, seed,
+                         glue, download)
     if name not in READERS:
         raise ValueError(f"unknown text task {name!r}; valid: {', '.join(READERS)} or glue/<task>")
     return task_from_corpus(READERS[name](), tokenizer, max_length, train_size, val_size, test_size, seed)
@@ -249,14 +277,25 @@ def glue_corpus(task: str, splits: Mapping[str, Mapping[str, Sequence]]) -> Corp
     return Corpus(f"glue/{task}", texts, labels, names, pairs)
 
 
+def hub_offline() -> bool:
+    """Whether Hugging Face downloads are switched off (HF_HUB_OFFLINE / HF_DATASETS_OFFLINE): caches only."""
+    return any(os.environ.get(v, "").strip().lower() in ("1", "true", "yes", "on")
+               for v in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE"))
+
+
 def load_glue(task: str, tokenizer, max_length: int = 128, train_size: int | None = None,
-              val_size: int | None = None, test_size: int | None = None, seed: int = 0) -> TextTask:
-    """A GLUE task through the `datasets` package (paper profile; needs the internet once)."""
+              val_size: int | None = None, test_size: int | None = None, seed: int = 0, source: str = GLUE_ID,
+              download: bool = True) -> TextTask:
+    """A GLUE task through `datasets.load_dataset(source, task)`: the hub dataset, or a local folder laid out
+    like it. From the hub only with `download` or when downloads are off (HF_DATASETS_OFFLINE: its cache)."""
     try:
         import datasets
     except ImportError as error:
         raise ImportError("GLUE needs the datasets package: pip install -e '.[paper]' (datasets==5.0.1)") from error
-    corpus = glue_corpus(task, datasets.load_dataset("glue", task))
+    if not (download or Path(source).exists() or hub_offline()):
+        raise ValueError(f"glue/{task} would download {source}: set download: true, or prefetch it on a login node "
+                         "and set HF_DATASETS_OFFLINE=1 (README, paper profile)")
+    corpus = glue_corpus(task, datasets.load_dataset(source, task))
     return task_from_corpus(corpus, tokenizer, max_length, train_size, val_size, test_size, seed)
 
 
