@@ -69,6 +69,24 @@ def _pretrained_state(name: str) -> tuple[dict, dict]:
     return model.config.to_dict(), {k: v.detach().clone() for k, v in model.state_dict().items()}
 
 
+@lru_cache(maxsize=4)
+def pretrained_mlm_head(name: str) -> dict[str, Tensor] | None:
+    """The checkpoint's pre-trained MLM head `cls.predictions` (transform dense, LayerNorm, output bias) as `BertMLM`
+    parameters, or None where the checkpoint has none (the offline MiniLM, a sentence encoder, never has one)."""
+    if name in OFFLINE_ENCODERS:
+        return None
+    from transformers import BertForMaskedLM
+
+    model, info = BertForMaskedLM.from_pretrained(encoder_path(name), local_files_only=_offline(name),
+                                                  output_loading_info=True)
+    if any(key.startswith("cls.predictions") for key in info["missing_keys"]):
+        return None
+    head = model.cls.predictions
+    parts = {"transform.0": head.transform.dense, "transform.2": head.transform.LayerNorm}
+    state = {f"{prefix}.{kind}": getattr(module, kind) for prefix, module in parts.items() for kind in ("weight", "bias")}
+    return {k: v.detach().clone() for k, v in {**state, "bias": head.bias}.items()}
+
+
 def load_encoder(name: str = "minilm", config: dict | None = None, weights: str = "pretrained",
                  seed: int = 0) -> nn.Module:
     """A BertModel with pre-trained weights, or ("random") the same architecture freshly initialised
@@ -125,13 +143,14 @@ class BertClassifier(nn.Module):
 
 
 class BertMLM(nn.Module):
-    """Encoder + a fresh MLM head (dense, GELU, LayerNorm) whose decoder is the word-embedding matrix.
+    """Encoder + an MLM head (dense, GELU, LayerNorm) whose decoder is the word-embedding matrix: `head` (the
+    checkpoint's pre-trained one, `pretrained_mlm_head`) where given, else freshly initialised.
 
     Logits are computed only at the predicted positions (labels != IGNORE): the vocabulary
     projection over every position would cost as much as the encoder itself.
     """
 
-    def __init__(self, encoder: nn.Module):
+    def __init__(self, encoder: nn.Module, head: dict[str, Tensor] | None = None):
         super().__init__()
         self.bert = encoder
         config = encoder.config
@@ -140,6 +159,10 @@ class BertMLM(nn.Module):
         nn.init.normal_(self.transform[0].weight, std=config.initializer_range)
         nn.init.zeros_(self.transform[0].bias)
         self.bias = nn.Parameter(torch.zeros(config.vocab_size))
+        if head is not None:
+            missing, unexpected = self.load_state_dict(head, strict=False)
+            if unexpected or [k for k in missing if not k.startswith("bert.")]:
+                raise ValueError(f"MLM head does not fit: missing {missing}, unexpected {unexpected}")
 
     def decoder_weight(self) -> Tensor:
         """The tied decoder: the encoder's word embeddings themselves."""

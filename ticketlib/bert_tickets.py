@@ -16,12 +16,12 @@ from torch import Tensor, nn
 
 from . import pruning, rewind, scores
 from .bert import (POOLER_PATTERN, POOLINGS, PRUNABLE_PATTERNS, BertClassifier, BertMLM, encoder_weight_names,
-                   load_encoder)
+                   load_encoder, pretrained_mlm_head)
 from .cache import Cache, unit_key
 from .device import PRECISIONS, describe, resolve_device
 from .experiment import RANDOM_MASK_SEED_OFFSET
 from .imp import IMPConfig, Round
-from .masks import Mask
+from .masks import Mask, full_weights, kept_values
 from .text import TextSplit, TextTask
 from .train import TrainConfig, TrainResult, batch_order, train
 
@@ -66,7 +66,8 @@ class BertSetup:
         the same seed gives the same head whatever the encoder's weights."""
         encoder = load_encoder(self.encoder, self.config, weights, seed)
         torch.manual_seed(seed)
-        model = (BertMLM(encoder) if task.kind == "mlm"
+        head = pretrained_mlm_head(self.encoder) if weights == "pretrained" and self.config is None else None
+        model = (BertMLM(encoder, head) if task.kind == "mlm"
                  else BertClassifier(encoder, task.num_classes, self.pooling))
         return model.to(resolve_device(self.device))
 
@@ -180,9 +181,13 @@ class Finetuned:
 
 
 def finetune(setup: BertSetup, task: TextTask, mask: Mask, seed: int, weights: str = "pretrained",
-             cache: Cache | None = None, progress: bool = True) -> Finetuned:
+             cache: Cache | None = None, progress: bool = True, keep_trained: bool = False) -> Finetuned:
     """Fine-tune the (pre-trained or random) encoder plus a head initialised under `seed`, with `mask`
-    applied to the starting weights and held through training. Cached by (setup, task, mask, weights, seed)."""
+    applied to the starting weights and held through training. Cached by (setup, task, mask, weights, seed).
+
+    `keep_trained` (IMP's rounds, the only readers) stores the trained kept weights too (`kept_values`, ~430 MB
+    a dense bert-base); other units store what they measured only. An entry stored without them is recomputed
+    when they are asked for."""
     cache = cache or Cache(None)
     key = unit_key("bert_finetune", setup=setup, task=task.key, mask=mask.digest(), density=mask.density(),
                    weights=weights, seed=seed)
@@ -194,11 +199,16 @@ def finetune(setup: BertSetup, task: TextTask, mask: Mask, seed: int, weights: s
                             eval_batch_size=setup.eval_batch_size, progress=progress,
                             bucket_batches=setup.bucket_batches, precision=setup.precision)
         params = dict(model.named_parameters())
+        trained = {n: params[n].detach().cpu() for n in mask}
         return {"mask": dict(mask), "result": result.summary(), "history": result.history,
-                "trained": {n: params[n].detach().cpu().clone() for n in mask}}
+                **({"trained": kept_values(trained, mask)} if keep_trained else {})}
 
     payload = cache.cached(key, compute, describe(setup.device))
-    return Finetuned(Mask(payload["mask"]), payload["result"], payload["history"], payload["trained"])
+    if keep_trained and "trained" not in payload:  # stored by a unit that did not need them: train it again
+        cache.drop(key)
+        payload = cache.cached(key, compute, describe(setup.device))
+    trained = full_weights(payload["trained"], Mask(payload["mask"])) if "trained" in payload else {}
+    return Finetuned(Mask(payload["mask"]), payload["result"], payload["history"], trained)
 
 
 def next_mask(imp: IMPConfig, trained: dict[str, Tensor], mask: Mask, round_index: int) -> Mask:
@@ -225,7 +235,7 @@ def find_ticket(setup: BertSetup, imp: IMPConfig, task: TextTask, seed: int, cac
     for r in range(imp.rounds + 1):
         if r:
             mask = next_mask(imp, run.trained, mask, r)
-        run = finetune(setup, task, mask, seed, cache=cache, progress=progress)
+        run = finetune(setup, task, mask, seed, cache=cache, progress=progress, keep_trained=True)
         rounds.append(Round(r, run.mask, run.result, run.history))
     return rounds
 

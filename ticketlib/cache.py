@@ -161,6 +161,11 @@ class Cache:
 
         return atomic_write(self.path(config), write, replace=False)  # the first writer wins
 
+    def drop(self, config: Any) -> None:
+        """Remove a unit's entry (absent or not), so the next `cached` computes it again."""
+        if self.root is not None:
+            shutil.rmtree(self.path(config), ignore_errors=True)
+
     def meta(self, config: Any) -> dict | None:
         """The stored metadata of a unit (device, policy, versions, seconds), or None if absent."""
         if self.root is None or not (self.path(config) / "meta.json").exists():

@@ -16,6 +16,9 @@ DEVICES = ("auto", "cpu", "cuda")
 PRECISIONS = ("fp32", "bf16")
 
 
+SUBMIT_ONLY = "TICKETLIB_SUBMIT_ONLY"  # set by the runner on a host without a GPU that sends every unit to a cluster
+
+
 class DeviceError(RuntimeError):
     """The requested device is not available here."""
 
@@ -29,6 +32,8 @@ def resolve_device(device: str | torch.device = "auto") -> torch.device:
         resolved = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     else:
         resolved = torch.device(device)
+    if resolved.type == "cuda" and not torch.cuda.is_available() and os.environ.get(SUBMIT_ONLY):
+        resolved = torch.device("cpu")  # a host that only submits: its own tensors stay here, units run remotely
     if resolved.type == "cuda" and not torch.cuda.is_available():
         raise DeviceError(f"device {str(device)!r} was asked for but torch sees no CUDA GPU here "
                           "(use device: cpu or auto, or run on a GPU machine)")
@@ -53,14 +58,28 @@ def set_policy(deterministic: bool = True) -> dict:
     torch.backends.cudnn.deterministic = deterministic
     if deterministic:  # cuBLAS needs a fixed workspace for reproducible matmuls
         os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+    if torch.cuda.is_available():  # CUDA only: the CPU path stays exactly as it was
+        cuda_determinism(deterministic)
     return policy()
+
+
+def cuda_determinism(deterministic: bool = True) -> None:
+    """Deterministic CUDA kernels, or an error where an op has none (`torch.use_deterministic_algorithms`), and
+    attention through SDPA's math kernel: the flash, memory-efficient and cuDNN backwards accumulate atomically
+    (BERT's units would differ run to run, and early-bird's `dense_state_at` retraining would not repeat)."""
+    torch.use_deterministic_algorithms(deterministic)
+    for enable in (torch.backends.cuda.enable_flash_sdp, torch.backends.cuda.enable_mem_efficient_sdp,
+                   torch.backends.cuda.enable_cudnn_sdp):
+        enable(not deterministic)
 
 
 def policy() -> dict:
     """The numerical policy in force (recorded with every run and unit)."""
     return {"tf32_matmul": torch.backends.cuda.matmul.allow_tf32, "tf32_cudnn": torch.backends.cudnn.allow_tf32,
             "cudnn_benchmark": torch.backends.cudnn.benchmark, "cudnn_deterministic": torch.backends.cudnn.deterministic,
-            "float32_matmul_precision": torch.get_float32_matmul_precision()}
+            "float32_matmul_precision": torch.get_float32_matmul_precision(),
+            **({"deterministic_algorithms": torch.are_deterministic_algorithms_enabled(),
+                "sdpa_fused": torch.backends.cuda.mem_efficient_sdp_enabled()} if torch.cuda.is_available() else {})}
 
 
 def describe(device: str | torch.device) -> str:
@@ -76,7 +95,7 @@ def resolve_precision(precision: str, device: str = "auto") -> tuple[str, str]:
     """(precision to run, why): "fp32" and "bf16" as asked; "auto" picks bf16 only with native support.
 
     Native bf16 is judged by torch's own queries, never by CPU name: on CUDA
-    `torch.cuda.is_bf16_supported()`; on CPU, oneDNN's bf16 support (`torch.ops.mkldnn._is_mkldnn_bf16_supported`)
+    `torch.cuda.is_bf16_supported(including_emulation=False)` (compute capability 8.0 and up); on CPU, oneDNN's bf16 support (`torch.ops.mkldnn._is_mkldnn_bf16_supported`)
     together with an AVX-512 kernel capability (`torch.backends.cpu.get_cpu_capability()`) and no
     `ONEDNN_MAX_CPU_ISA` cap below AVX-512. Elsewhere bf16 autocast is emulated, several times slower than fp32.
     """
@@ -86,7 +105,7 @@ def resolve_precision(precision: str, device: str = "auto") -> tuple[str, str]:
         raise ValueError(f"precision must be one of {(*PRECISIONS, 'auto')}, got {precision!r}")
     where = resolve_device(device)
     if where.type == "cuda":
-        native = torch.cuda.is_bf16_supported()
+        native = torch.cuda.is_bf16_supported(including_emulation=False)  # V100/T4 emulate it, slowly
         return ("bf16" if native else "fp32"), f"auto: CUDA bf16 support {'found' if native else 'absent'}"
     capability = torch.backends.cpu.get_cpu_capability()
     isa_cap = os.environ.get("ONEDNN_MAX_CPU_ISA", "").upper()
@@ -98,3 +117,31 @@ def resolve_precision(precision: str, device: str = "auto") -> tuple[str, str]:
     why = (f"auto: CPU capability {capability}, oneDNN bf16 {'yes' if onednn_bf16 else 'no'}"
            + (f", ONEDNN_MAX_CPU_ISA={isa_cap}" if isa_cap else "") + f" -> {'native' if native else 'emulated'} bf16")
     return ("bf16" if native else "fp32"), why
+
+
+_HELD: list = []  # the GPU lock this process holds for its lifetime (see `pin_gpu`)
+
+
+def pin_gpu(lock_dir: str = "/tmp") -> int | None:
+    """Give this process (a notebook under `make -jN`, a pool worker) a GPU of its own when there are several and
+    none is chosen yet (CUDA_VISIBLE_DEVICES unset): the first whose lock file is free, held until the process
+    ends, then CUDA_VISIBLE_DEVICES names it for this process and what it starts. None where nothing is pinned."""
+    import fcntl
+
+    if os.environ.get("CUDA_VISIBLE_DEVICES") is not None or not torch.cuda.is_available():
+        return None
+    count = torch.cuda.device_count()
+    if count < 2:
+        return None
+    for index in range(count):
+        handle = open(os.path.join(lock_dir, f"ticketlib-gpu-{index}.lock"), "a")
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            handle.close()
+            continue
+        _HELD.append(handle)
+        os.environ["CUDA_VISIBLE_DEVICES"] = str(index)
+        return index
+    return None  # more processes than GPUs: share (CUDA's default, GPU 0 first)
+

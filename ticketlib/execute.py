@@ -8,7 +8,7 @@ every job and returns the results in job order. Where the calls run is the backe
 - ``dask``: a `distributed.Client` to the scheduler at `TICKETLIB_DASK_ADDRESS` (a cluster you
   started), or a `LocalCluster` of `workers` single-threaded processes when no address is set.
 - ``slurm``: `submitit.AutoExecutor`, one job array per call (`TICKETLIB_SLURM_FOLDER` for its logs,
-  `TICKETLIB_SLURM_PARTITION`, `TICKETLIB_SLURM_TIMEOUT_MIN`, `TICKETLIB_SLURM_GPUS`,
+  `TICKETLIB_SLURM_PARTITION`, `TICKETLIB_SLURM_TIMEOUT_MIN`, `TICKETLIB_SLURM_CPUS`, `TICKETLIB_SLURM_GPUS`,
   `TICKETLIB_SLURM_UNITS_PER_JOB`); with
   `TICKETLIB_SLURM_CLUSTER=local` it runs the same jobs as local processes (tests, dry runs).
 
@@ -29,6 +29,10 @@ from . import cores
 from .cache import Cache, canonical
 
 BACKENDS = ("local", "dask", "slurm")
+# A Slurm task's size, not the submitting host's: cores to feed one GPU (TICKETLIB_SLURM_CPUS), and a limit
+# (TICKETLIB_SLURM_TIMEOUT_MIN) for the longest paper unit, a 01-vgg16 seed study of ~11 GPU-hours on an A100.
+SLURM_CPUS = 8
+SLURM_TIMEOUT_MIN = 24 * 60
 ENV = "TICKETLIB_EXECUTOR"
 
 _DATA: dict[tuple, Any] = {}  # a worker process's datasets, loaded once per (experiment, root)
@@ -55,6 +59,14 @@ def check_backend(name: str) -> None:
                               f"pip install 'ticketlib[sweep]' (or pip install {package})") from None
 
 
+def remote(name: str | None) -> bool:
+    """Whether units of backend `name` run on other machines: Slurm on a cluster, Dask at an address."""
+    name = backend_name(name)
+    if name == "slurm":
+        return (os.environ.get("TICKETLIB_SLURM_CLUSTER") or "") != "local"
+    return name == "dask" and bool(os.environ.get("TICKETLIB_DASK_ADDRESS", "").strip())
+
+
 def worker_data(exp: Any, root: str, download: bool) -> Any:
     """`exp.load_data(...)`, loaded once per worker process for each experiment's data."""
     key = (type(exp).__name__, canonical(exp.key()), str(getattr(exp, "device", "")), root)
@@ -69,7 +81,9 @@ def run_unit(unit: Callable, exp: Any, job: dict, data_root: str, download: bool
     import torch
 
     from .cache import to_cpu
+    from .device import SUBMIT_ONLY
 
+    os.environ.pop(SUBMIT_ONLY, None)  # a worker runs its units where it is: cuda means its GPU, or an error
     torch.set_num_threads(threads)
     cache = Cache(cache_root)
     result = unit(exp=exp, data=worker_data(exp, data_root, download), cache=cache, progress=False, **job)
@@ -80,9 +94,16 @@ def _local(calls: list[tuple], workers: int) -> list[tuple]:
     from concurrent.futures import ProcessPoolExecutor
     from multiprocessing import get_context
 
-    with ProcessPoolExecutor(workers, mp_context=get_context("spawn")) as pool:
+    with ProcessPoolExecutor(workers, mp_context=get_context("spawn"), initializer=_pin_worker) as pool:
         futures = [pool.submit(run_unit, *call) for call in calls]
         return [future.result() for future in futures]
+
+
+def _pin_worker() -> None:
+    """A spawned worker's own GPU where there are several (`device.pin_gpu`), before CUDA starts in it."""
+    from .device import pin_gpu
+
+    pin_gpu()
 
 
 def _dask(calls: list[tuple], workers: int) -> list[tuple]:
@@ -104,8 +125,8 @@ def _slurm(calls: list[tuple], workers: int, threads: int) -> list[tuple]:
     folder = Path(env("TICKETLIB_SLURM_FOLDER", "runs/submitit")) / "%j"
     cluster = env("TICKETLIB_SLURM_CLUSTER") or None
     executor = submitit.AutoExecutor(folder=str(folder), cluster=cluster)
-    options: dict[str, Any] = {"timeout_min": int(env("TICKETLIB_SLURM_TIMEOUT_MIN", "720")),
-                               "cpus_per_task": threads}
+    options: dict[str, Any] = {"timeout_min": int(env("TICKETLIB_SLURM_TIMEOUT_MIN", str(SLURM_TIMEOUT_MIN))),
+                               "cpus_per_task": int(env("TICKETLIB_SLURM_CPUS", str(SLURM_CPUS)))}
     if env("TICKETLIB_SLURM_GPUS"):
         options["gpus_per_node"] = int(env("TICKETLIB_SLURM_GPUS"))
     if env("TICKETLIB_SLURM_PARTITION"):
@@ -115,6 +136,7 @@ def _slurm(calls: list[tuple], workers: int, threads: int) -> list[tuple]:
     # local mode starts every task at once, so there the units are split into `workers` tasks.
     per_job = int(env("TICKETLIB_SLURM_UNITS_PER_JOB", "1")) if cluster != "local" else -(-len(calls) // workers)
     groups = [calls[start:start + per_job] for start in range(0, len(calls), per_job)]
+    groups = [[(*call[:6], options["cpus_per_task"]) for call in group] for group in groups]  # the task's cores
     jobs = executor.map_array(run_units, groups)  # one job array
     return [outcome for job in jobs for outcome in job.result()]
 

@@ -176,7 +176,7 @@ def train_control(exp: Experiment, imp: IMPConfig, data: data_lib.Dataset, ticke
             start = ticket.rewind_iteration
             rewind.restore(model, ticket.rewind_state, mask)
         result = train(model, data, exp.train, mask=mask, seed=seed, start_iteration=start, progress=progress)
-        return _payload(model, mask, result)
+        return {k: v for k, v in _payload(model, mask, result).items() if k != "final_state"}  # nothing reads it
 
     payload = cache.cached(key, compute, describe(exp.device))
     return Round(round_index, Mask(payload["mask"]), payload["result"], payload["history"])

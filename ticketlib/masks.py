@@ -247,3 +247,19 @@ class MaskedOptimizer:
 def keep_pruned_at_zero(mask: Mask, model: nn.Module, optimizer: torch.optim.Optimizer) -> MaskedOptimizer:
     """Keep the pruned weights at zero now and through every `optimizer.step()`; returns a handle with `.remove()`."""
     return MaskedOptimizer(mask, model, optimizer)
+
+
+def kept_values(trained: dict[str, torch.Tensor], mask: Mask) -> dict[str, torch.Tensor]:
+    """The trained prunable weights where `mask` keeps them (pruned ones are exactly zero): what an IMP round stores."""
+    return {n: trained[n][mask[n]].clone() for n in mask}
+
+
+def full_weights(stored: dict[str, torch.Tensor], mask: Mask) -> dict[str, torch.Tensor]:
+    """`kept_values` back to full tensors, zeros where pruned; a dense tensor (older payloads) as it is."""
+    out = {}
+    for n, keep in mask.items():
+        if stored[n].shape == keep.shape:
+            out[n] = stored[n]
+        else:
+            out[n] = torch.zeros(keep.shape, dtype=stored[n].dtype).masked_scatter_(keep, stored[n])
+    return out

@@ -126,13 +126,26 @@ def stale_reasons(record: dict, root: str | Path = ".") -> list[str]:
     return reasons
 
 
-def check_environment(params: dict) -> None:
+TRAINS_IN_NOTEBOOK = ("02_conservation", "03_bert_transfer", "04_early_tickets", "06_deployment")
+
+
+def check_environment(params: dict, notebook: str | None = None) -> None:
     """Fail before the notebook starts when this machine lacks what the params ask for: a CUDA GPU
-    (`device: cuda`) or the package of a distributed `executor` (dask, slurm)."""
+    (`device: cuda`) or the package of a distributed `executor` (dask, slurm). A host without a GPU may submit
+    a notebook (`notebook`, its stem) whose every unit goes to a remote executor (Slurm, a Dask address)."""
     from . import device, execute
 
-    device.require(params.get("device", "auto"))
     execute.check_backend(params.get("executor", "auto"))
+    if notebook is not None and execute.remote(params.get("executor", "auto")) and params.get("device") == "cuda":
+        import torch
+
+        if not torch.cuda.is_available():
+            if notebook in TRAINS_IN_NOTEBOOK:
+                raise RuntimeError(f"{notebook} trains in the notebook's own process, not only through the executor: "
+                                   "run it on a GPU node (e.g. `srun --gpus=1 python -m ticketlib run ...`)")
+            os.environ[device.SUBMIT_ONLY] = "1"  # this host submits; the units run on the cluster's GPUs
+            return
+    device.require(params.get("device", "auto"))
 
 
 def execute(params_path: str | Path, out_root: str | Path = "runs", notebooks: str | Path = "notebooks",
@@ -143,7 +156,7 @@ def execute(params_path: str | Path, out_root: str | Path = "runs", notebooks: s
     from . import truncate
 
     notebook, params = resolve(params_path, notebooks)
-    check_environment(params)
+    check_environment(params, notebook.stem)
     profile, run_name, out_notebook, record_path = run_paths(params_path, out_root)
     fixtures = truncate.active()
     if fixtures is not None:  # never beside, never mistaken for, a real run of the profile
@@ -221,9 +234,9 @@ def main(argv: list[str] | None = None) -> int:
         os.environ[truncate.ENV] = str(root)  # inherited by the notebooks' kernels and their workers
     try:  # validate every file first: a typo in the last one must not cost the first one's run
         for path in args.params:
-            _, params = resolve(path)
+            notebook, params = resolve(path)
             if args.command == "run":
-                check_environment(params)
+                check_environment(params, notebook.stem)
     except (ParamError, RuntimeError, ImportError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
@@ -233,6 +246,11 @@ def main(argv: list[str] | None = None) -> int:
     from .cores import share_under_make
 
     share_under_make()  # under make -jN: this notebook's share of the cores, for its workers and threads
+    from .cores import make_jobs
+    from .device import pin_gpu
+
+    if make_jobs() > 1:
+        pin_gpu()  # and a GPU of its own where there are several
     for path in args.params:
         try:
             record = execute(path, out_root=args.out, log_output=args.log_output)
