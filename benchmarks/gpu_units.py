@@ -1,68 +1,95 @@
-"""Steps per second of two paper-profile units on this machine's GPU, and what the paper profile then costs.
+"""The paper profile's GPU-hours on this machine's GPU: each params file's steps (`ticketlib.budget`, from its own
+params) at the steps/s measured here for each kind of step it takes.
 
-VGG-16 on CIFAR-10 (batch 128, SGD, the 01/04 paper recipe) and bert-base (12 layers, batch 32, 128
-tokens, AdamW, the 03 paper recipe). Inputs are random tensors of the real shapes (no dataset is needed
-to time a step; the cost of a step does not depend on the pixel values), the weights freshly initialised.
-Prints steps/s and the GPU-hours of one 160-epoch VGG-16 training and of the paper IMP run.
+A step is timed on random inputs of the real shapes (a step's cost does not depend on pixel or token values) under
+`device.set_policy()` (fp32, TF32 off, deterministic), BERT at its params' precision (`auto`: bf16 where native) with
+`tokens` tokens per example, an upper bound under dynamic padding. Prints one line per file and the total.
+Usage: python benchmarks/gpu_units.py [params/paper/*.yaml]; FAKE_STEPS_PER_SECOND=<n> skips the timing (tests).
 """
 from __future__ import annotations
 
+import os
+import sys
 import time
+from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 
-from ticketlib import models
-from ticketlib.device import set_policy
+from ticketlib import budget, config, data, models
+from ticketlib.device import resolve_precision, set_policy
 
 
-def steps_per_second(step, warmup: int = 5, steps: int = 30) -> float:
+def steps_per_second(step, warmup: int = 3, seconds: float = 2.0) -> float:
     for _ in range(warmup):
         step()
     torch.cuda.synchronize()
-    start = time.perf_counter()
-    for _ in range(steps):
+    start, count = time.perf_counter(), 0
+    while time.perf_counter() - start < seconds:
         step()
+        count += 1
     torch.cuda.synchronize()
-    return steps / (time.perf_counter() - start)
+    return count / (time.perf_counter() - start)
 
 
-def vgg16_cifar() -> float:
-    model = models.build("vgg16", (3, 32, 32), 10).cuda()
-    optimizer = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
-    x, y = torch.randn(128, 3, 32, 32, device="cuda"), torch.randint(0, 10, (128,), device="cuda")
+def cnn_step(kind: budget.StepKind):
+    shape = (1, 28, 28) if kind.dataset in ("mnist", "fashion_mnist") else (3, 32, 32)
+    model = models.build(kind.model, shape, data.NUM_CLASSES[kind.dataset]).cuda()
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
+    x = torch.randn(kind.batch, *shape, device="cuda")
+    y = torch.randint(0, data.NUM_CLASSES[kind.dataset], (kind.batch,), device="cuda")
 
     def step() -> None:
         optimizer.zero_grad(set_to_none=True)
         F.cross_entropy(model(x), y).backward()
         optimizer.step()
 
-    return steps_per_second(step)
+    return step
 
 
-def bert_base() -> float:
+def bert_step(kind: budget.StepKind):
     from transformers import BertConfig, BertForSequenceClassification
 
-    model = BertForSequenceClassification(BertConfig(num_labels=2)).cuda()  # bert-base sized
-    optimizer = torch.optim.AdamW(model.parameters(), lr=2e-5, fused=True)
-    ids = torch.randint(0, 30522, (32, 128), device="cuda")
-    labels = torch.randint(0, 2, (32,), device="cuda")
+    model = BertForSequenceClassification(BertConfig(num_labels=2)).cuda()  # bert-base's shape
+    optimizer = torch.optim.AdamW(model.parameters(), lr=2e-5)
+    ids = torch.randint(0, 30522, (kind.batch, kind.tokens), device="cuda")
+    labels = torch.randint(0, 2, (kind.batch,), device="cuda")
+    bf16 = resolve_precision(kind.precision, "cuda")[0] == "bf16"
 
     def step() -> None:
         optimizer.zero_grad(set_to_none=True)
-        model(input_ids=ids, labels=labels).loss.backward()
+        with torch.autocast("cuda", dtype=torch.bfloat16, enabled=bf16):
+            loss = model(input_ids=ids, labels=labels).loss
+        loss.backward()
         optimizer.step()
 
-    return steps_per_second(step)
+    return step
+
+
+def measure(kind: budget.StepKind, cache: dict) -> float:
+    if os.environ.get("FAKE_STEPS_PER_SECOND"):
+        return float(os.environ["FAKE_STEPS_PER_SECOND"])
+    if kind not in cache:
+        cache[kind] = steps_per_second(bert_step(kind) if kind.tokens else cnn_step(kind))
+        print(f"  {kind}: {cache[kind]:.1f} steps/s", flush=True)
+    return cache[kind]
+
+
+def main(paths: list[str]) -> None:
+    if not os.environ.get("FAKE_STEPS_PER_SECOND"):
+        set_policy()
+        print(f"GPU: {torch.cuda.get_device_name(0)}; fp32 CNNs, TF32 off, deterministic")
+    timed: dict = {}
+    total = 0.0
+    for path in paths:
+        notebook, params = config.resolve(path)
+        steps = budget.work(notebook.stem, params)
+        hours = budget.gpu_hours(steps, lambda kind: measure(kind, timed))
+        total += hours
+        print(f"{Path(path).stem}: {sum(n for _, n in steps):,} steps, {hours:.1f} GPU-h", flush=True)
+    print(f"paper profile: {total:.0f} GPU-h on this GPU (steps from the params; +-50%: rewound rounds, slimmed "
+          f"networks and padding train less, evaluation and data loading are not timed)")
 
 
 if __name__ == "__main__":
-    set_policy()
-    print(f"GPU: {torch.cuda.get_device_name(0)}; policy: fp32, TF32 off, cuDNN deterministic")
-    vgg = vgg16_cifar()
-    epoch = 50_000 / 128 / vgg
-    print(f"VGG-16 / CIFAR-10, batch 128: {vgg:.1f} steps/s = {epoch:.1f} s per epoch; "
-          f"160 epochs = {160 * epoch / 3600:.2f} GPU-h; 01's paper VGG-16 IMP (20 rounds x 5 seeds) "
-          f"~ {21 * 5 * 160 * epoch / 3600:.0f} GPU-h")
-    bert = bert_base()
-    print(f"bert-base, batch 32 x 128 tokens: {bert:.1f} steps/s; 10k steps = {10_000 / bert / 3600:.2f} GPU-h")
+    main(sys.argv[1:] or sorted(str(p) for p in Path("params/paper").glob("*.yaml")))
