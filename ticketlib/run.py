@@ -256,8 +256,9 @@ def main(argv: list[str] | None = None) -> int:
             record = execute(path, out_root=args.out, log_output=args.log_output)
         except Exception as error:  # papermill's error carries the failing cell; keep the message short
             profile, _, executed, _ = run_paths(path, args.out)
-            folder = executed.parent.with_name(f"{profile}-truncated") if os.environ.get("TICKETLIB_TRUNCATE") else executed.parent
-            partial = folder / executed.with_suffix(".partial.ipynb").name
+            if os.environ.get("TICKETLIB_TRUNCATE"):
+                executed = executed.parent.with_name(f"{profile}-truncated") / executed.name
+            partial = executed.with_suffix(".partial.ipynb")
             reason = f"{getattr(error, 'ename', type(error).__name__)}: {getattr(error, 'evalue', error)}"
             print(f"error: {path}: the notebook failed ({reason}); read {partial}; "
                   "finished training units stay cached and a re-run resumes from them", file=sys.stderr)
