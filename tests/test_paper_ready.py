@@ -220,3 +220,14 @@ def test_truncation_keeps_models_and_shrinks_the_rest(monkeypatch, tmp_path) -> 
     assert params["data_root"] == str(tmp_path / "data") and not params["download"]
     monkeypatch.delenv(truncate.ENV)
     assert config.resolve("params/paper/01_imp-vgg16.yaml")[1]["rounds"] == 20
+
+
+# --- 7: a unit timed on a shared GPU is described as shared, so cost_saved will not compare it ---------
+def test_a_shared_gpu_gets_its_own_description(monkeypatch) -> None:
+    import os
+
+    listing = f"GPU:0\nprocess        123 uses     10.000 MB GPU memory\nprocess {os.getpid():>10d} uses 5.000 MB GPU memory"
+    monkeypatch.setattr(torch.cuda, "list_gpu_processes", lambda device=None: listing)
+    assert device.gpu_neighbours(torch.device("cuda")) == 1
+    monkeypatch.setattr(torch.cuda, "list_gpu_processes", lambda device=None: "pynvml module not found")
+    assert device.gpu_neighbours(torch.device("cuda")) == 0

@@ -87,8 +87,22 @@ def describe(device: str | torch.device) -> str:
     comparable only between units with the same description."""
     resolved = resolve_device(device)
     if resolved.type == "cuda":
-        return f"cuda ({torch.cuda.get_device_name(resolved)})"
+        others = gpu_neighbours(resolved)
+        shared = f", shared with {others} other process(es)" if others else ""
+        return f"cuda ({torch.cuda.get_device_name(resolved)}{shared})"
     return f"cpu ({os.cpu_count()} cores)"
+
+
+def gpu_neighbours(device: torch.device) -> int:
+    """How many other processes compute on this GPU now (NVML through `torch.cuda.list_gpu_processes`; 0 where
+    NVML cannot say). A unit timed beside another notebook or worker gets another description, so `cost_saved`
+    refuses to compare its seconds with an unshared unit's."""
+    try:
+        listing = torch.cuda.list_gpu_processes(device)
+    except Exception:  # no NVML (pynvml) here
+        return 0
+    pids = [line.split()[1] for line in listing.splitlines() if line.strip().startswith("process")]
+    return sum(pid != str(os.getpid()) for pid in pids)
 
 
 def resolve_precision(precision: str, device: str = "auto") -> tuple[str, str]:
