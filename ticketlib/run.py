@@ -8,6 +8,7 @@ the failed copy stays for reading, and finished training units stay in the cache
 from __future__ import annotations
 
 import hashlib
+import importlib.util
 import json
 import os
 import platform
@@ -198,7 +199,7 @@ def main(argv: list[str] | None = None) -> int:
     run_p.add_argument("--out", default="runs", help="output root (default: runs)")
     run_p.add_argument("--log-output", action="store_true", help="stream the notebook's output")
     run_p.add_argument("--truncate", metavar="DIR", help="a truncated run on the fixtures in DIR (built when "
-                       "absent): 2 seeds, 1 round, ~10 iterations; records under <out>/<profile>-truncated/")
+                       "absent): 2 seeds, 1 round, ~6 iterations; records under <out>/<profile>-truncated/")
     check_p = sub.add_parser("validate", help="validate params files without running anything")
     check_p.add_argument("params", nargs="+")
     card_p = sub.add_parser("scorecard", help="write and print the scorecard of a runs/<profile> folder")
@@ -229,8 +230,8 @@ def main(argv: list[str] | None = None) -> int:
         from . import fixtures, truncate
 
         root = Path(args.truncate).resolve()
-        if not (root / "fixtures.json").exists():
-            fixtures.build(root)
+        if not (root / "fixtures.json").exists():  # GLUE's fixture only where `datasets` (the paper extra) reads it
+            fixtures.build(root, with_glue=importlib.util.find_spec("datasets") is not None)
         os.environ[truncate.ENV] = str(root)  # inherited by the notebooks' kernels and their workers
     try:  # validate every file first: a typo in the last one must not cost the first one's run
         for path in args.params:
