@@ -231,3 +231,12 @@ def test_a_shared_gpu_gets_its_own_description(monkeypatch) -> None:
     assert device.gpu_neighbours(torch.device("cuda")) == 1
     monkeypatch.setattr(torch.cuda, "list_gpu_processes", lambda device=None: "pynvml module not found")
     assert device.gpu_neighbours(torch.device("cuda")) == 0
+
+
+@pytest.mark.parametrize("path", sorted(__import__("pathlib").Path("params/paper").glob("*.yaml")), ids=lambda p: p.stem)
+def test_every_paper_file_resolves_truncated(path, monkeypatch, tmp_path) -> None:
+    monkeypatch.setenv(truncate.ENV, str(tmp_path))
+    full = config.load_params(path)
+    _, params = config.resolve(path)  # every overlaid value is checked against the notebook's parameters cell
+    assert params.get("device", "auto") == "auto" and len(params.get("seeds", [0])) <= 2
+    assert all(params[k] == full[k] for k in ("model", "dataset", "optimizer", "lr") if k in full)  # the paper's
