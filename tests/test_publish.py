@@ -194,6 +194,11 @@ def make_library_stale(root: Path) -> None:
     (root / "ticketlib" / "new.py").write_text("")
 
 
+def make_truncated(root: Path) -> None:
+    path = root / "runs/cpu/02_conservation.json"
+    path.write_text(json.dumps({**json.loads(path.read_text()), "truncated": {"fixtures": "/tmp/x"}}))
+
+
 def make_orphan(root: Path) -> None:
     (root / "params/cpu/02_conservation.yaml").rename(root / "params/cpu/02_conservation-x.yaml")
 
@@ -206,6 +211,7 @@ def make_orphan(root: Path) -> None:
     (make_notebook_stale, "02_conservation: stale (notebook changed)"),
     (make_library_stale, "01_imp: stale (library changed)"),
     (make_orphan, "02_conservation: stale (params file gone)"),
+    (make_truncated, "02_conservation: truncated (a check of the code paths"),
 ], ids=lambda v: getattr(v, "__name__", "")[5:])
 def test_publish_refuses_incomplete_failed_or_stale_runs(layout, breaks, reason) -> None:
     breaks(layout)
