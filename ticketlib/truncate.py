@@ -47,7 +47,8 @@ def _imp(p: Mapping) -> dict:
 
 def _conservation(p: Mapping) -> dict:
     return {**_images(p), "compressions": [float(p["control_compression"])], "synflow_iterations": 2,
-            "search_tol": 0.5, "per_class": 1, "imp_rounds": 4, "imp_fraction": 0.9, "imp_duration": "6it"}  # 10^4: past collapse
+            "search_tol": 0.5, "per_class": 1, "imp_duration": "6it",
+            "imp_rounds": 4, "imp_fraction": 0.9}  # IMP reaches 10^4, past one-shot collapse (02 checks it can)
 
 
 def _bert(p: Mapping, fixtures: Path | None) -> dict:
