@@ -177,6 +177,24 @@ def describe(window: Window | None) -> str:
     return f"{'machine quiet' if window.state == 'quiet' else 'measured under load'} ({figures})"
 
 
+def summary(windows: Sequence[Window | None]) -> dict:
+    """The rule over the windows a claim judges (None: a window not recorded): busy if any is busy (the busiest
+    shown), else not measured if any is, else quiet (pooled shown). A dict for the record: state, text, window."""
+    unique = list(dict.fromkeys(windows))
+    busy = [w for w in unique if w is not None and w.state == "busy"]
+    if busy:
+        shown = max(busy, key=lambda w: w.others_cores)
+        text = (f"{describe(shown)}: inconclusive by the contention rule (quiet only while other processes use at "
+                f"most {QUIET_CORES:g} of one core)")
+        return {"state": "busy", "text": text, "window": shown.to_dict()}
+    missing = [w for w in unique if w is None or w.state == "not measured"]
+    if missing:
+        return {"state": "not measured", "text": f"{describe(missing[0])}; judged as before",
+                "window": None if missing[0] is None else missing[0].to_dict()}
+    shown = total(unique)
+    return {"state": "quiet", "text": describe(shown), "window": shown.to_dict()}
+
+
 def from_record(body: Mapping | None) -> Window | None:
     """The window of a recorded contention entry (`Window.to_dict`), or None for records without one."""
     return None if not body else Window.from_dict(body)
