@@ -46,6 +46,8 @@ QUIET_CORES = 0.25  # ours: see the module docstring
 MIN_WINDOW = 0.25  # seconds of pooled wall time below which the counters cannot tell (25 ticks at 100 Hz)
 ATTEMPTS = 3  # ours: at most this many interleaved attempts per group of forms
 STATES = ("quiet", "busy", "not measured")
+TIMING_CLAIMS = ("smaller_network_is_faster", "cost_saved", "sparse_kernels_pay_when_sparse",
+                 "sparse_kernels_lose_at_moderate_sparsity", "slim_network_is_faster")  # judged on wall-clock time
 RULE = (f"quiet when other processes used at most {QUIET_CORES:g} of one core over the timed window (ours: "
         "a timed pass shares its cores, caches and memory bandwidth with anything else running; an idle "
         "machine's background is a few percent of a core, one CPU-bound process a whole one); busy samples "
