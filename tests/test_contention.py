@@ -59,7 +59,7 @@ def attempts_of(*windows: Window):
 
     def attempt():
         i, w = next(calls)
-        return {"a": [float(i)]}, {"a": w}
+        return {"a": [float(i)]}, {"a": w}, w
     return attempt
 
 
@@ -105,7 +105,7 @@ def test_busy_timings_are_inconclusive_measured_under_load() -> None:
 def test_busy_then_quiet_on_retry_is_judged_on_the_quiet_attempt() -> None:
     def attempt_rows(load: Window, fast: bool):
         rows = latency_rows(None, fast)
-        return rows, {f"{r['form']}{r['batch']}": load for r in rows}
+        return rows, {f"{r['form']}{r['batch']}": load for r in rows}, load
 
     tries = iter([(BUSY, False), (QUIET, True)])
     rows, found = contention.retimed(lambda: attempt_rows(*next(tries)))

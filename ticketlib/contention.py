@@ -22,8 +22,8 @@ attempt, the units of one pipeline), so every figure pools exactly.
 - *Not measured* when neither psutil nor /proc/stat is readable, or the window is shorter than
   `MIN_WINDOW` = 0.25 s (25 ticks per CPU at 100 Hz: too few to tell a quarter of a core). Such a
   timing is judged as before and its claim says "contention not measured (why)".
-- *Re-timing*: `deploy.latency_timing` takes an attempt (every form's samples, interleaved); when the
-  attempt was busy it takes another, at most `ATTEMPTS` = 3 in all, and keeps the first quiet (or not
+- *Re-timing*: `deploy.latency_timing` takes an attempt (every form's samples, interleaved; the rule reads
+  the attempt's whole window, each form's own sample windows are recorded beside it); when the attempt was busy it takes another, at most `ATTEMPTS` = 3 in all, and keeps the first quiet (or not
   measured) attempt's samples, or the last one's when all were busy. Basis: contention that comes and
   goes (a compile, a cron job, a test starting) passes within an attempt or two; a neighbour still
   there after three attempts is a job running beside the timing, and more attempts only lengthen it.
@@ -218,14 +218,17 @@ class Attempts:
                 "attempts": [w.to_dict() for w in self.tried], "kept": self.kept}
 
 
-def retimed(attempt: Callable[[], tuple[T, dict[str, Window]]], attempts: int = ATTEMPTS) -> tuple[T, Attempts]:
-    """Run `attempt` (returning its result and each form's window) until one is not busy, at most `attempts`
-    times; the result of the attempt kept and the contention of all of them."""
+def retimed(attempt: Callable[[], tuple[T, dict[str, Window], Window]],
+            attempts: int = ATTEMPTS) -> tuple[T, Attempts]:
+    """Run `attempt` (returning its result, each form's own sample windows pooled, and the attempt's whole
+    window, which the rule judges) until one is not busy, at most `attempts` times; the result of the attempt
+    kept and the contention of all of them. The whole window, one stretch from the attempt's start to its end,
+    reads the tick counters twice instead of twice per sample, so their rounding does not add up."""
     tried: list[Window] = []
     while True:
-        result, windows = attempt()
-        tried.append(total(list(windows.values())))
-        if tried[-1].state != "busy" or len(tried) >= attempts:
+        result, windows, whole = attempt()
+        tried.append(whole)
+        if whole.state != "busy" or len(tried) >= attempts:
             return result, Attempts(dict(windows), tried, len(tried) - 1)
 
 

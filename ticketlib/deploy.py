@@ -472,17 +472,19 @@ class Timing:
     contention: contention.Attempts
 
 
-def _attempt(timers: Mapping[str, benchmark.Timer], number: Mapping[str, int],
-             repeats: int) -> tuple[dict[str, list[float]], dict[str, contention.Window]]:
-    """One attempt: `repeats` samples per form, the forms in turns, each sample bracketed by contention marks."""
+def _attempt(timers: Mapping[str, benchmark.Timer], number: Mapping[str, int], repeats: int
+             ) -> tuple[dict[str, list[float]], dict[str, contention.Window], contention.Window]:
+    """One attempt: `repeats` samples per form, the forms in turns, each sample bracketed by contention marks;
+    the samples, each form's windows pooled and the attempt's whole window."""
     samples: dict[str, list[float]] = {name: [] for name in timers}
     windows = {name: contention.Window() for name in timers}
+    begun = contention.Mark.now()
     for _ in range(repeats):
         for name, timer in timers.items():
             start = contention.Mark.now()
             samples[name].append(timer.timeit(number[name]).mean)
             windows[name] = windows[name] + start.to(contention.Mark.now())
-    return samples, windows
+    return samples, windows, begun.to(contention.Mark.now())
 
 
 def latency_timing(forms: Mapping[str, nn.Module], x: torch.Tensor, repeats: int, threads: int,
