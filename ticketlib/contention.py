@@ -38,6 +38,7 @@ import os
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import TypeVar
 
 T = TypeVar("T")
@@ -71,9 +72,10 @@ def _busy_cpu() -> float | None:
 def _proc_stat_busy(cpus: Sequence[int] | None, path: str = "/proc/stat") -> float | None:
     """Busy seconds from /proc/stat's per-CPU lines (user nice system idle iowait irq softirq steal)."""
     try:
-        lines = [line.split() for line in open(path).read().splitlines() if line[:3] == "cpu" and line[3:4].isdigit()]
+        text = Path(path).read_text()
     except OSError:
         return None
+    lines = [line.split() for line in text.splitlines() if line[:3] == "cpu" and line[3:4].isdigit()]
     hz = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
     wanted = set(cpus) if cpus else None
     ticks = sum(sum(int(v) for i, v in enumerate(f[1:9]) if i not in (3, 4)) for f in lines
@@ -194,7 +196,8 @@ def summary(windows: Sequence[Window | None]) -> dict:
         return {"state": "not measured", "text": f"{describe(missing[0])}; judged as before",
                 "window": None if missing[0] is None else missing[0].to_dict()}
     shown = total(unique)
-    return {"state": "quiet", "text": describe(shown), "window": shown.to_dict()}
+    return {"state": "quiet", "text": f"{describe(shown)}; quiet = other processes at most {QUIET_CORES:g} of one core",
+            "window": shown.to_dict()}
 
 
 def from_record(body: Mapping | None) -> Window | None:
