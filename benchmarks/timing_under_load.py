@@ -36,7 +36,8 @@ def timing_rows(record: dict) -> dict[str, dict]:
         share = window.get("others_share")
         rows[claim["id"]] = {"verdict": claim["verdict"], "estimate": claim.get("estimate"),
                              "interval": claim.get("interval"),
-                             "state": found["state"] if found else "not recorded",
+                             "state": found["state"] if found else "not judged" if claim.get("source") == "not judged"
+                             else "not recorded",
                              "others": None if share is None else 100 * share}
     return rows
 

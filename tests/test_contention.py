@@ -228,7 +228,10 @@ def test_scorecard_footer_and_index_show_each_timing_claim(tmp_path) -> None:
     old = timing_record(None)
     old["claims"][0].pop("contention")  # a record from before the rule
     old["run"] = "old_06"
-    text = report.scorecard_markdown([*records, old], "cpu", tmp_path)
+    unjudged = {"run": "04_early_tickets", "profile": "cpu", "claims": [report._plain(
+        claims.not_judged("cost_saved", "no early-bird ticket").to_dict())]}
+    text = report.scorecard_markdown([*records, old, unjudged], "cpu", tmp_path)
+    assert "- 04_early_tickets cost_saved: not judged — nothing was timed to judge" in text
     assert "Timing claims, whether the machine was quiet" in text
     assert "- 06_deployment slim_network_is_faster: busy — measured under load (other processes 50%" in text
     assert "- old_06 slim_network_is_faster: not measured — contention not recorded" in text

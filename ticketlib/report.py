@@ -186,8 +186,12 @@ def timing_notes(records: list[dict]) -> list[str]:
             found = claim.get("contention")
             if found is None and claim["id"] not in TIMING_CLAIMS:
                 continue
-            text = found["text"] if found else "contention not recorded (a record older than the contention rule)"
-            state = found["state"] if found else "not measured"
+            if found:
+                state, text = found["state"], found["text"]
+            elif claim.get("source") == "not judged":
+                state, text = "not judged", "nothing was timed to judge"
+            else:
+                state, text = "not measured", "contention not recorded (a record older than the contention rule)"
             notes.append(f"{record['run']} {claim['id']}: {state} — {text}")
     return notes
 
