@@ -19,6 +19,8 @@ import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 
+from . import contention
+
 CONFIDENCE = 0.95
 METHOD = ("mean over seeds with a two-sided 95% Student-t interval on the per-seed (paired) values; "
           "holds when the whole interval lies on the claimed side of the threshold, fails when it lies "
@@ -68,6 +70,7 @@ class Verdict:
     kind: str = "finding"
     values: dict = field(default_factory=dict)
     parts: list = field(default_factory=list)
+    contention: dict | None = None  # timing claims only: `contention.summary` of the windows they judge
 
     @property
     def holds(self) -> bool:
@@ -77,6 +80,8 @@ class Verdict:
         body = asdict(self)
         body["interval"] = list(self.interval)
         body["holds"] = self.holds
+        if body["contention"] is None:
+            del body["contention"]
         return body
 
 
@@ -535,10 +540,12 @@ def shuffle_does_not_hurt(rows: list[dict], compression: float, methods: list[st
 
 # --- 04_early_tickets: You et al. 2020 --------------------------------------------------------------------
 def earlybird_claims(detected: Mapping, epochs: int, costs: list[dict], latency: Mapping[str, list[float]],
-                     early_fraction: float, cost_ratio: float, step_schedule: bool, latency_p: float) -> list[Verdict]:
+                     early_fraction: float, cost_ratio: float, step_schedule: bool, latency_p: float,
+                     latency_contention: Mapping[str, Mapping] | None = None) -> list[Verdict]:
     """Early emergence, matching, cost and speed, over seeds. `detected`: {seed: {ratio: epoch or None}}; `costs`:
     `earlybird.pipeline_costs` rows with a "seed"; `latency`: {"dense": [...], "pruned": [...]} paired, interleaved
-    forward passes of one network. Accuracies at the end of training for SGD step schedules, as the paper reports."""
+    forward passes of one network, `latency_contention` their `contention.Attempts.record`s (None: not measured).
+    Accuracies at the end of training for SGD step schedules, as the paper reports."""
     fraction = {s: max((e if e is not None else epochs) / epochs for e in per_p.values())
                 for s, per_p in detected.items()}
     early_threshold = Threshold(early_fraction, "ours: You et al. detect at epochs 14–31 of 160 (≤ 19%) for "
@@ -553,7 +560,8 @@ def earlybird_claims(detected: Mapping, epochs: int, costs: list[dict], latency:
                         "per seed: " + "; ".join(f"seed {s}: " + ", ".join(
                             f"p={r} {'never' if e is None else e}" for r, e in per_p.items())
                             for s, per_p in detected.items()))
-    return [v_early, *_pipeline_claims(costs, cost_ratio, step_schedule), *earlybird_latency(latency, latency_p)]
+    return [v_early, *_pipeline_claims(costs, cost_ratio, step_schedule),
+            *earlybird_latency(latency, latency_p, latency_contention)]
 
 
 def _pipeline_claims(costs: list[dict], cost_ratio: float, step_schedule: bool) -> list[Verdict]:
@@ -591,27 +599,44 @@ def _pipeline_claims(costs: list[dict], cost_ratio: float, step_schedule: bool) 
                    "up to 4.7x less energy (You et al. 2020, Fig. 5)", ratio, cost_threshold, "<", "")
     v_cost.measured = (f"max(wall, FLOP) ratio: {fmt_interval(v_cost, 'x', 3)}; FLOP ratio per seed: "
                        + ", ".join(f"{r['early_flops'] / r['standard_flops']:.2f}x" for r in costs))
-    return [v_match, v_cost]
+    # the wall-time half is a timing: the contention rule over each seed's training units (FLOPs are not timed)
+    return [v_match, _under_load(v_cost, [contention.from_record(r.get("contention")) for r in costs], "wall times ")]
 
 
-def earlybird_latency(latency: Mapping[str, list[float]], latency_p: float) -> list[Verdict]:
-    """The slimmed network's forward-pass latency over the dense one's, over interleaved repeats."""
+def earlybird_latency(latency: Mapping[str, list[float]], latency_p: float,
+                      recorded: Mapping[str, Mapping] | None = None) -> list[Verdict]:
+    """The slimmed network's forward-pass latency over the dense one's, over interleaved repeats, under the
+    contention rule (`recorded`: each network's contention record; None: not measured)."""
+    windows = [contention.from_record((recorded or {}).get(k)) for k in ("pruned", "dense")]
     return [_latency_verdict("smaller_network_is_faster",
                             f"The physically pruned network at p = {latency_p} runs a forward pass faster than the "
                             "dense one (pruned / dense latency < 1, over interleaved repeats)",
                             "structured pruning cuts FLOPs and latency (You et al. 2020)", latency["pruned"],
                             latency["dense"], Threshold(1.0, "no number in the paper for this CPU: judged on direction "
-                                                             "(a ratio below 1 is faster)", "direction"), "<", ".1f")]
+                                                             "(a ratio below 1 is faster)", "direction"), "<", ".1f",
+                            windows)]
 
 
 def _latency_verdict(claim: str, statement: str, paper: str, a: Sequence[float], b: Sequence[float],
-                    threshold: Threshold, direction: str, median_format: str) -> Verdict:
-    """Judge the latency ratio a / b over paired, interleaved repeats (the i-th samples of each) against 1."""
+                     threshold: Threshold, direction: str, median_format: str,
+                     windows: Sequence[contention.Window | None]) -> Verdict:
+    """Judge the latency ratio a / b over paired, interleaved repeats (the i-th samples of each) against 1,
+    under the contention rule over the samples' `windows`."""
     n = min(len(a), len(b))
     v = judge(claim, statement, paper, {i: x / y for i, (x, y) in enumerate(zip(a, b))}, threshold, direction, "")
     median = lambda s: 1e3 * sorted(s)[n // 2]  # noqa: E731
     v.measured = (f"latency ratio {_span(v, 3)} over {n} interleaved repeats (samples, not seeds); "
                   f"medians {median(a):{median_format}} vs {median(b):{median_format}} ms")
+    return _under_load(v, windows)
+
+
+def _under_load(v: Verdict, windows: Sequence[contention.Window | None], what: str = "") -> Verdict:
+    """`contention`'s rule: a timing whose windows were busy is inconclusive and says it was measured under load;
+    one not measured is judged as before and says so; the summary goes into the record (`contention`)."""
+    v.contention = contention.summary(windows)
+    if v.contention["state"] == "busy":
+        v.verdict = "inconclusive"
+    v.measured += f"; {what}{v.contention['text']}"
     return v
 
 
@@ -722,21 +747,22 @@ def compact_ticket_claim(storage: list[dict], round_index: int | None, model: st
     return v
 
 
-def _timed(rows: list[dict], claim: str, **where) -> list[float]:
-    """The latency samples of the one row matching `where`; raises naming the claim and the row asked for."""
+def _timed(rows: list[dict], claim: str, **where) -> tuple[list[float], contention.Window | None]:
+    """The latency samples of the one row matching `where` and the contention they were timed under (None: not
+    recorded); raises naming the claim and the row asked for."""
     match = [r for r in rows if all(r.get(k) == v for k, v in where.items())]
     if len(match) != 1:
         raise ValueError(f"claim {claim!r}: {len(match)} latency rows match {where} (expected exactly 1)")
-    return list(match[0]["seconds"])
+    return list(match[0]["seconds"]), contention.from_record(match[0].get("contention"))
 
 
 def _latency_ratio(rows: list[dict], claim: str, form: dict, reference: dict, statement: str, paper: str,
                    direction: str, what: str) -> Verdict:
     """Judge form / reference latency over paired, interleaved repeats (the i-th samples of each) against 1."""
-    a, b = _timed(rows, claim, **form), _timed(rows, claim, **reference)
+    (a, load_a), (b, load_b) = _timed(rows, claim, **form), _timed(rows, claim, **reference)
     if len(a) != len(b):
         raise ValueError(f"claim {claim!r}: {len(a)} vs {len(b)} samples: the repeats are not paired")
-    v = _latency_verdict(claim, statement, paper, a, b, LATENCY_DIRECTION, direction, ".3g")
+    v = _latency_verdict(claim, statement, paper, a, b, LATENCY_DIRECTION, direction, ".3g", [load_a, load_b])
     v.measured = f"{what}: {v.measured}"
     return v
 
@@ -806,12 +832,14 @@ def slim_latency_claim(rows: list[dict], ratio: float, batches: Sequence[int], t
                                                                  batch=b, threads=threads),
                             dict(model="earlybird", form="dense", batch=b, threads=threads), "", "", "<",
                             f"batch {b}") for b in batches]
-    return combine(parts, "slim_network_is_faster",
-                   f"The early-bird network physically slimmed at p = {ratio} runs a forward pass faster than the dense "
-                   f"network at every batch size ({', '.join(str(b) for b in batches)}; {threads} thread(s); slim / dense "
-                   "latency < 1 over interleaved repeats)",
-                   "structured (channel) pruning shrinks the network itself, so every kernel gets cheaper (You et al. 2020)",
-                   "; ".join(p.measured for p in parts))
+    v = combine(parts, "slim_network_is_faster",
+                f"The early-bird network physically slimmed at p = {ratio} runs a forward pass faster than the dense "
+                f"network at every batch size ({', '.join(str(b) for b in batches)}; {threads} thread(s); slim / dense "
+                "latency < 1 over interleaved repeats)",
+                "structured (channel) pruning shrinks the network itself, so every kernel gets cheaper (You et al. 2020)",
+                "; ".join(p.measured for p in parts))
+    v.contention = contention.summary([contention.from_record(p.contention["window"]) for p in parts])
+    return v
 
 
 # --- parameter checks: refuse, before anything runs, params whose claims could not be judged -------------
