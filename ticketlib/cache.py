@@ -172,12 +172,17 @@ class Cache:
 
         `device` names where the unit runs (e.g. "cpu (2 cores)"): recorded in its metadata, not its key.
         """
+        from .progress import unit_done
+
         payload = self.get(config)
         if payload is not None:
             self.hits += 1
+            unit_done(hit=True, seconds=0.0)
             return payload
         self.misses += 1
         start = time.perf_counter()
         payload = to_cpu(compute())
-        self.put(config, payload, unit_meta(device, time.perf_counter() - start))
+        seconds = time.perf_counter() - start
+        self.put(config, payload, unit_meta(device, seconds))
+        unit_done(hit=False, seconds=seconds)
         return payload
