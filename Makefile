@@ -51,6 +51,8 @@ validate: $(STAMP)
 
 reproduce: $(RUNS)
 	@$(PY) -m ticketlib scorecard runs/$(PROFILE)
+	@if [ -d results/$(PROFILE) ]; then echo; echo "Your run against the published one (results/$(PROFILE)):"; \
+	  $(PY) -m ticketlib compare runs/$(PROFILE) results/$(PROFILE); fi
 
 report: $(STAMP)
 	@$(PY) -m ticketlib scorecard runs/$(PROFILE)

@@ -179,14 +179,19 @@ class Cache:
 
     def cached_meta(self, config: Any, compute: Callable[[], Any], device: str | None = None) -> tuple[Any, dict]:
         """`cached`, with the unit's metadata: the stored one for a hit (an entry older than the contention
-        record has none: "not measured"), the fresh one (with its `contention` window) otherwise."""
+        record has none: "not measured"), the fresh one (with its `contention` window) otherwise. Each unit
+        reports to the runner's progress file (`progress.unit_done`)."""
+        from .progress import unit_done
+
         payload = self.get(config)
         if payload is not None:
             self.hits += 1
+            unit_done(hit=True, seconds=0.0)
             return payload, self.meta(config) or {}
         self.misses += 1
         with Monitor() as load:
             payload = to_cpu(compute())
         meta = unit_meta(device, load.window.wall, load.window)
         self.put(config, payload, meta)
+        unit_done(hit=False, seconds=load.window.wall)
         return payload, meta
