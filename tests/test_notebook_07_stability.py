@@ -29,7 +29,8 @@ def test_smoke_run_records_barriers_and_rejudges(tmp_path, monkeypatch) -> None:
     # the cases: 01's two seeds x (dense, ticket, random mask) at k = 0; the CNN's seeds x k x (dense, subnetwork)
     lenet = [c for c in cases if c["network"] == "lenet"]
     cnn = [c for c in cases if c["network"] == "cnn"]
-    assert {(c["seed"], c["kind"]) for c in lenet} == {(s, k) for s in (0, 1) for k in ("dense", "ticket", "random_mask")}
+    kinds = ("dense", "ticket", "random_mask")
+    assert {(c["seed"], c["kind"]) for c in lenet} == {(s, k) for s in (0, 1) for k in kinds}
     assert {c["k"] for c in lenet} == {0} and {c["k"] for c in cnn} == {0, 10, 20}
     assert len(cnn) == len(params["seeds"]) * 3 * 2
     for c in cases:
@@ -50,6 +51,6 @@ def test_smoke_run_records_barriers_and_rejudges(tmp_path, monkeypatch) -> None:
     again = sc.stability_claims(cases, 3.6, 20, metrics["accuracy"]["lenet"], metrics["accuracy"]["cnn"],
                                 cnn=f"{params['cnn_model']} on {params['cnn_dataset']}")
     for v in again:
-        assert (v.verdict, v.estimate, v.measured) == (recorded[v.id]["verdict"], pytest.approx(recorded[v.id]["estimate"]),
-                                                       recorded[v.id]["measured"])
+        c = recorded[v.id]
+        assert (v.verdict, v.estimate, v.measured) == (c["verdict"], pytest.approx(c["estimate"]), c["measured"])
     assert json.loads(json.dumps(sc.barrier_table(cases, metrics["accuracy"]))) == metrics["barrier_table"]

@@ -286,13 +286,20 @@ def cnn_case(exp: Experiment, data: data_lib.Dataset, cache: Cache | None, progr
 
 
 def cnn_base(exp: Experiment, data: data_lib.Dataset, cache: Cache | None, progress: bool, seed: int,
-             ks: list[int]) -> dict:
-    """The seed's dense run and its states at every k (cached), so that the cases of a seed find them."""
+             ks: list[int], dense: bool = True) -> None:
+    """The seed's dense run (`dense`) and its states at `ks`, into the cache, so that the cases of a seed find
+    them (`cnn_base_jobs` splits them into one job each: they are independent)."""
     init = exp.build_model(data, seed)
-    base = train_copy(exp, data, Mask.ones_like(init), rewind.capture(init), 0, seed, cache, progress)
+    if dense:
+        train_copy(exp, data, Mask.ones_like(init), rewind.capture(init), 0, seed, cache, progress)
     for k in ks:
         rewind_state(exp, data, seed, k, cache, progress)
-    return base.result
+
+
+def cnn_base_jobs(seeds: list[int], ks: list[int]) -> list[dict]:
+    """One `cnn_base` job per dense run and per rewind state k > 0 (k = 0 is θ0: nothing to train)."""
+    return ([{"seed": s, "ks": []} for s in seeds]
+            + [{"seed": s, "ks": [k], "dense": False} for s in seeds for k in sorted(ks, reverse=True) if k > 0])
 
 
 def check_rewind_points(exp: Experiment, ks: list[int], train_size: int) -> None:

@@ -96,14 +96,16 @@ def stability_claims(rows: Sequence[Mapping], claim_level: float, latest_k: int,
                  per_seed(rows, "barrier", "ticket_stable_random_not", "lenet", "ticket", 0, claim_level),
                  "ticket_stable_random_not")
     v = judge("ticket_stable_random_not",
-              f"At ≈{claim_level:g}% the random-mask subnetwork's barrier exceeds the IMP ticket's (random − ticket > 0)",
+              f"At ≈{claim_level:g}% the random-mask subnetwork's barrier exceeds the IMP ticket's "
+              "(random − ticket > 0)",
               PAPER + "Fig. 5: randomly pruned subnetworks are unstable where IMP's are stable (no number)", gap,
               direction_only("the barrier gap of random pruning"), ">", "")
     v.measured = f"random − ticket barrier at ≈{claim_level:g}%: {fmt_interval(v)}"
     verdicts.append(v)
 
     gap = paired(per_seed(rows, "barrier", "cnn_unstable_at_init", "cnn", "dense", 0),
-                 per_seed(rows, "barrier", "cnn_unstable_at_init", "cnn", "dense", latest_k), "cnn_unstable_at_init")
+                 per_seed(rows, "barrier", "cnn_unstable_at_init", "cnn", "dense", latest_k),
+                 "cnn_unstable_at_init")
     v = judge("cnn_unstable_at_init",
               f"{cnn}'s barrier at k = 0 exceeds its barrier at k = {latest_k} (barrier(0) − barrier({latest_k}) > 0)",
               PAPER + "Fig. 3: ResNet-20 and VGG-16 on CIFAR-10 are unstable at k = 0 and stable early in training "
@@ -133,7 +135,8 @@ def barrier_table(rows: Sequence[Mapping], accuracy: Mapping[str, str]) -> list[
     for r in rows:
         groups.setdefault((r["network"], r["kind"], round(r["percent"], 1), r["k"]), []).append(r)
     table = []
-    for (network, kind, percent, k), group in sorted(groups.items(), key=lambda g: (g[0][0], g[0][1], -g[0][2], g[0][3])):
+    for (network, kind, percent, k), group in sorted(groups.items(),
+                                                     key=lambda g: (g[0][0], g[0][1], -g[0][2], g[0][3])):
         mean, low, high = interval([g["barrier"] for g in group])
         table.append({"network": network, "kind": kind, "percent": percent, "k": k, "barrier": mean,
                       "barrier_low": low, "barrier_high": high, "stable": high < STABLE_BELOW.value,
