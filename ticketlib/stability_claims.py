@@ -118,7 +118,7 @@ def stability_claims(rows: Sequence[Mapping], claim_level: float, latest_k: int,
         values, counts = agreement(rows, network, accuracy)
         p = judge("stability_tracks_matching", f"{network}: stable exactly where matching", PAPER + "Figs. 4–6: "
                   "IMP subnetworks are matching exactly when they are stable", values, AGREEMENT_ABOVE, ">", "")
-        p.measured = (f"{network}: agreement {fmt_interval(p, '', 3)} ({counts['agree']} of {counts['cases']} cases "
+        p.measured = (f"{network}: agreement {fmt_interval(p, 'of cases', 3)} ({counts['agree']} of {counts['cases']} cases "
                       f"agree; {counts['stable']} stable, {counts['matching']} matching)")
         parts.append(p)
     verdicts.append(combine(parts, "stability_tracks_matching",
