@@ -79,6 +79,8 @@ $(foreach p,$(sort $(wildcard params/*/*.yaml)),$(eval $(call RUN_RULE,$(p))))
 runs/$(PROFILE)/05_anatomy.ipynb: | runs/$(PROFILE)/01_imp.ipynb
 # 06_deployment measures 01_imp's and 04_early_tickets' cached tickets (every 04 variant of the profile): run them first.
 runs/$(PROFILE)/06_deployment.ipynb: | $(filter runs/$(PROFILE)/01_imp.ipynb runs/$(PROFILE)/04_early_tickets%,$(RUNS))
+# 07_stability analyses 01_imp's cached tickets (01's trained rounds are its first copies): run 01 first.
+$(filter runs/$(PROFILE)/07_stability%,$(RUNS)): | $(filter runs/$(PROFILE)/01_imp.ipynb,$(RUNS))
 
 clean:
 	rm -rf runs/$(PROFILE)

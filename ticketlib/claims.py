@@ -941,7 +941,22 @@ def check_deployment_params(p: Mapping) -> list[str]:
     return errors
 
 
+def check_stability_params(p: Mapping) -> list[str]:
+    """07_stability: seeds for intervals, 01's params file, the claim level among the analysed levels, k = 0 and a
+    later rewind point (the CNN claim compares them)."""
+    errors = _seeds(p)
+    stem = str(p["imp_params"]).rsplit("/", 1)[-1].removesuffix(".yaml")
+    if not str(p["imp_params"]).endswith(".yaml") or stem.split("-")[0] != "01_imp":
+        errors.append(f"'imp_params' = {p['imp_params']!r} must name a 01_imp params file")
+    if not _near(p["claim_level"], p["lenet_levels"]):
+        errors.append(f"'lenet_levels' {p['lenet_levels']} must include claim_level {p['claim_level']:g}")
+    points = [str(k).strip() for k in p["rewind_points"]]
+    if "0it" not in points or len(set(points)) < 2:
+        errors.append(f"'rewind_points' {p['rewind_points']} must include 0it and a later point (the CNN claim compares them)")
+    return errors
+
+
 PARAM_CHECKS: dict[str, Callable[[Mapping], list[str]]] = {
     "01_imp": check_imp_params, "02_conservation": check_conservation_params, "03_bert_transfer": check_bert_params,
     "04_early_tickets": check_earlybird_params, "05_anatomy": check_anatomy_params,
-    "06_deployment": check_deployment_params}
+    "06_deployment": check_deployment_params, "07_stability": check_stability_params}

@@ -65,7 +65,7 @@ class Round:
     mask: Mask
     result: dict
     history: list[dict]
-    final_state: dict | None = None  # the trained weights (find_ticket fills it; None for controls)
+    final_state: dict | None = None  # the trained weights (rounds and controls alike)
 
     @property
     def density(self) -> float:
@@ -179,7 +179,7 @@ def train_control(exp: Experiment, imp: IMPConfig, data: data_lib.Dataset, ticke
         return _payload(model, mask, result)
 
     payload = cache.cached(key, compute, describe(exp.device))
-    return Round(round_index, Mask(payload["mask"]), payload["result"], payload["history"])
+    return Round(round_index, Mask(payload["mask"]), payload["result"], payload["history"], payload["final_state"])
 
 
 def nearest_round(rounds: list[Round], percent: float) -> Round:
