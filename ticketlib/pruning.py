@@ -11,8 +11,10 @@ import math
 from collections.abc import Mapping
 
 import torch
+from torch import nn
 
 from .masks import Mask
+from .models import output_layer_name
 
 SCOPES = ("layerwise", "global")
 
@@ -129,3 +131,16 @@ def expected_density(rounds: int, fraction: float, sizes: Mapping[str, int],
 def random_mask_like(mask: Mask, generator: torch.Generator) -> Mask:
     """A random mask with exactly the same number of kept weights in each layer."""
     return mask.shuffle_within_layers(generator)
+
+
+def resolve_overrides(model: nn.Module, overrides: Mapping[str, float]) -> dict[str, float]:
+    """Expand the aliases "conv" (every conv weight) and "output" (the output layer's weight).
+
+    Explicit layer names win over "conv", and "output" wins over both.
+    """
+    conv = [f"{n}.weight" for n, m in model.named_modules() if isinstance(m, nn.Conv2d)]
+    resolved = {name: overrides["conv"] for name in conv} if "conv" in overrides else {}
+    resolved.update({n: r for n, r in overrides.items() if n not in ("conv", "output")})
+    if "output" in overrides:
+        resolved[output_layer_name(model)] = overrides["output"]
+    return resolved
