@@ -63,7 +63,8 @@ def check_not_aliased(state: Mapping[str, torch.Tensor], model: nn.Module) -> No
         None; raises `TicketCheckError` naming the aliased tensor.
 
     Example:
-        >>> check_not_aliased(rewind.capture(model), model)
+        >>> from ticketlib.rewind import capture
+        >>> net = nn.Linear(2, 2); check_not_aliased(capture(net), net)
     """
     live = {t.data_ptr() for t in [*model.parameters(), *model.buffers()] if t.numel()}
     for name, tensor in state.items():
@@ -97,7 +98,9 @@ def check_rewound(model: nn.Module, state: Mapping[str, torch.Tensor], mask: Mas
         None; raises `TicketCheckError`.
 
     Example:
-        >>> rewind.restore(model, theta_k, mask); check_rewound(model, theta_k, mask)
+        >>> from ticketlib.rewind import capture, restore
+        >>> net = nn.Linear(2, 2); theta_k = capture(net); mask = Mask.ones_like(net)
+        >>> check_rewound(restore(net, theta_k, mask), theta_k, mask)
     """
     if digest is not None and state_digest(state) != digest:
         raise TicketCheckError(f"{where}: the rewind state θ_k changed after it was captured "

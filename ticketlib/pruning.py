@@ -68,6 +68,22 @@ def prune(scores: Mapping[str, torch.Tensor], mask: Mask, fraction: float, scope
     remaining weights) together, the lowest scores first wherever they are.
     `overrides` gives layers their own rate, always applied layerwise (Frankle & Carbin prune
     the output layer at half rate); `ignore` lists layers left untouched.
+
+    Args:
+        scores: name -> score tensor (higher = more worth keeping), e.g. `scores.magnitude(model, mask)`.
+        mask: the current mask; only the weights it keeps compete.
+        fraction: the share of the remaining weights to prune, in [0, 1].
+        scope: "layerwise" or "global".
+        overrides: layer name -> its own rate (applied layerwise).
+        ignore: layers left as they are.
+
+    Returns:
+        The new `Mask`, with exactly the pruned counts above.
+
+    Example:
+        >>> mask = Mask({"w": torch.ones(4, dtype=torch.bool)})
+        >>> prune({"w": torch.tensor([3.0, 1.0, 2.0, 4.0])}, mask, 0.5)["w"].tolist()
+        [True, False, False, True]
     """
     if scope not in SCOPES:
         raise ValueError(f"scope must be one of {SCOPES}, got {scope!r}")
