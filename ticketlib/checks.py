@@ -23,7 +23,15 @@ from .pruning import round_count
 
 
 class TicketCheckError(AssertionError):
-    """A guard rail of the ticket search failed; the message names the problem and where."""
+    """A guard rail of the ticket search failed; the message names the problem and where.
+
+    Example:
+        >>> try:
+        ...     check_pruned_zero({"w": torch.ones(2)}, Mask({"w": torch.tensor([1, 0])}), "after step 1")
+        ... except TicketCheckError as error:
+        ...     print(error)
+        after step 1: 1 pruned weights of 'w' are not zero (the mask was not re-applied after the optimizer step)
+    """
 
 
 def _pruned_nonzero(tensor: torch.Tensor, keep: torch.Tensor) -> int:
