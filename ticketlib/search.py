@@ -147,15 +147,17 @@ class Ticket:
 
 
 class RoundCache(Protocol):
-    """Where rounds are stored: `round(index, compute)` returns the stored payload or `compute()`'s."""
+    """Where rounds are stored: `round(index, mask, compute)` returns the stored payload of the round that trains
+    `mask`, or `compute()`'s: `{"mask", "result", "history", "final_state"}` (round 0 may add "rewind_state";
+    "final_state" must hold at least the masked weights)."""
 
-    def round(self, index: int, compute: Callable[[], dict]) -> dict: ...
+    def round(self, index: int, mask: Mask, compute: Callable[[], dict]) -> dict: ...
 
 
 class NoCache:
     """Every round is computed."""
 
-    def round(self, index: int, compute: Callable[[], dict]) -> dict:
+    def round(self, index: int, mask: Mask, compute: Callable[[], dict]) -> dict:
         return compute()
 
 
@@ -167,7 +169,7 @@ class CacheRounds:
     key: dict
     device: str | None = None
 
-    def round(self, index: int, compute: Callable[[], dict]) -> dict:
+    def round(self, index: int, mask: Mask, compute: Callable[[], dict]) -> dict:
         return self.cache.cached({**self.key, "round": index}, compute, self.device)
 
 
@@ -225,6 +227,14 @@ def prune_step(imp: IMPConfig, scored: dict[str, torch.Tensor], mask: Mask, roun
     if imp.fraction_of == "original":
         return pruning.prune_to_density(scored, mask, imp.density_at(round_index), scope=imp.scope)
     return pruning.prune(scored, mask, imp.fraction, scope=imp.scope, overrides=resolve_overrides(model, imp.overrides))
+
+
+def load_trained(model: nn.Module, state: dict, mask: Mask) -> None:
+    """Load a round's trained weights: a full state dict, or (a round store that keeps only them) the masked ones."""
+    missing = [n for n in mask if n not in state]
+    if missing:
+        raise KeyError(f"the stored round has no trained weights for {missing[:3]}")
+    model.load_state_dict(state, strict=set(state) == set(model.state_dict()))
 
 
 def _summary(out: Any) -> tuple[dict, list]:
@@ -294,15 +304,19 @@ def find_ticket(model_or_factory: nn.Module | Callable[[], nn.Module], train_fn:
         return {"mask": dict(dense), "result": result, "history": history, "final_state": capture(model),
                 "rewind_state": captured if rewind_iteration else init_state}
 
-    payload = cache.round(0, first)
+    payload = cache.round(0, dense, first)
     rounds = [Round(0, Mask(payload["mask"]), payload["result"], payload["history"], payload["final_state"])]
-    rewind_state = payload["rewind_state"]
+    if "rewind_state" not in payload and rewind_iteration:
+        raise KeyError(f"the round store kept no rewind state for {config.rewind!r}")
+    rewind_state = payload.get("rewind_state", init_state)
     if check:
         rewind_digest = checks.state_digest(rewind_state)
     for r in range(1, config.rounds + 1):
-        def compute(r: int = r, previous: Round = rounds[-1]) -> dict:
-            model.load_state_dict(previous.final_state)
-            mask = prune_step(config, scorer(model, previous.mask), previous.mask, r, model)
+        previous = rounds[-1]
+        load_trained(model, previous.final_state, previous.mask)
+        mask = prune_step(config, scorer(model, previous.mask), previous.mask, r, model)
+
+        def compute(r: int = r, previous: Round = previous, mask: Mask = mask) -> dict:
             restore(model, rewind_state, mask)
             if check:
                 checks.check_density(config, previous.mask, mask, r, resolve_overrides(model, config.overrides))
@@ -310,6 +324,6 @@ def find_ticket(model_or_factory: nn.Module | Callable[[], nn.Module], train_fn:
             result, history, _ = _train_round(model, train_fn, mask, r, rewind_iteration, check)
             return {"mask": dict(mask), "result": result, "history": history, "final_state": capture(model)}
 
-        payload = cache.round(r, compute)
+        payload = cache.round(r, mask, compute)
         rounds.append(Round(r, Mask(payload["mask"]), payload["result"], payload["history"], payload["final_state"]))
     return Ticket(rounds, init_state, rewind_state, rewind_iteration)
