@@ -1,9 +1,10 @@
 """The installable package: build the wheel, install it into a fresh venv that already has the pinned torch,
 import ticketlib from there and run the README's own-model example (the custom CNN with a DataLoader).
 
-The fresh venv sees the running interpreter's packages (torch, numpy, safetensors, ...) through a folder of
-links, without this checkout's own ticketlib, so pip resolves the wheel's dependency ranges against the
-installed versions, offline (`--no-index`), and downloads nothing."""
+The fresh venv sees the running interpreter's packages (torch, numpy, safetensors, ...) through a `.pth` line
+naming their folder (no links, so removing the temporary folder can never reach them; that folder's own `.pth`
+hooks, such as an editable ticketlib, stay inactive), so pip resolves the wheel's dependency ranges against the
+installed versions, offline (`--no-index`), and downloads nothing. pip never uninstalls outside the fresh venv."""
 
 import os
 import re
@@ -27,15 +28,6 @@ def _run(command: list[str], cwd: Path, env: dict | None = None) -> str:
     return log
 
 
-def _link_site_packages(target: Path) -> None:
-    """Links to every installed distribution of this interpreter but ticketlib (and no .pth hooks)."""
-    target.mkdir()
-    for entry in Path(sysconfig.get_paths()["purelib"]).iterdir():
-        if entry.name.lower().startswith(("ticketlib", "__editable__")) or entry.suffix == ".pth":
-            continue
-        (target / entry.name).symlink_to(entry)
-
-
 def test_wheel_installs_into_a_fresh_venv_and_runs_the_own_model_example(tmp_path) -> None:
     source = tmp_path / "source"  # build from a copy: no build/ or egg-info in the checkout
     source.mkdir()
@@ -51,12 +43,12 @@ def test_wheel_installs_into_a_fresh_venv_and_runs_the_own_model_example(tmp_pat
     python = env_dir / "bin" / "python"
     site = Path(subprocess.check_output([python, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
                                         text=True).strip())
-    _link_site_packages(tmp_path / "installed")
-    (site / "installed-torch.pth").write_text(f"{tmp_path / 'installed'}\n")
+    (site / "installed-torch.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
     pip = [python, "-m", "pip", "--disable-pip-version-check"]
     logs.append(_run([*pip, "install", "--no-index", str(wheel)], tmp_path, env))  # dependency ranges checked
     assert re.search(r"Successfully installed ticketlib-\S+", logs[-1])
+    assert "Successfully uninstalled" not in logs[-1], "pip removed something"
     check = subprocess.run([*pip, "check"], cwd=tmp_path, env=env, capture_output=True, text=True)
     assert "ticketlib" not in check.stdout, check.stdout  # (the offline data packages, installed --no-deps, complain)
 
