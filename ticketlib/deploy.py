@@ -130,6 +130,18 @@ def export_ticket(model: nn.Module | Mapping[str, torch.Tensor], mask: Mask, pat
     """Write the compact ticket of `model` (or a state dict) under `mask` to `path`; returns its size in bytes.
 
     The pruned positions are not stored: they come back as exact zeros (the masked model).
+
+    Args:
+        model: the trained model (or its state dict).
+        mask: the ticket's mask.
+        path: the safetensors file to write.
+        values_dtype: the stored values' dtype ("float32" or "float16").
+
+    Returns:
+        The file's size in bytes.
+
+    Example:
+        >>> export_ticket(model, mask, "ticket.safetensors")  # doctest: +SKIP
     """
     state = model.state_dict() if isinstance(model, nn.Module) else model
     tensors, meta = ticket_tensors(state, mask, values_dtype)
@@ -178,7 +190,18 @@ def read_ticket(path: str | Path) -> tuple[dict[str, torch.Tensor], Mask]:
 
 
 def load_ticket(model: nn.Module, path: str | Path) -> Mask:
-    """Load a compact ticket into `model` (the same architecture) in place; returns its mask."""
+    """Load a compact ticket into `model` (the same architecture) in place; returns its mask.
+
+    Args:
+        model: a fresh model of the ticket's architecture.
+        path: a file written by `export_ticket`.
+
+    Returns:
+        The ticket's `Mask`; `model` now holds the masked weights.
+
+    Example:
+        >>> mask = load_ticket(MyNet(), "ticket.safetensors")  # doctest: +SKIP
+    """
     state, mask = read_ticket(path)
     expected = model.state_dict()
     wrong = sorted(set(state) ^ set(expected)) or [n for n in state if state[n].shape != expected[n].shape]
@@ -322,6 +345,18 @@ def sparse_model(model: nn.Module, layout: str = "csr", block: int = 4, conv: bo
     """A copy of `model` (eval mode) whose Linear layers (and Conv2d layers, if `conv`) run on sparse kernels.
 
     Feed it the masked model: the pruned weights must already be zero (`Mask.apply`).
+
+    Args:
+        model: the masked model.
+        layout: "csr", "coo" or "bsr" (blocks of `block`).
+        block: the BSR block size.
+        conv: also replace Conv2d layers.
+
+    Returns:
+        The sparse copy (the original is unchanged).
+
+    Example:
+        >>> fast = sparse_model(mask.apply(model))  # doctest: +SKIP
     """
     new = copy.deepcopy(model).eval()
     for parent in list(new.modules()):
