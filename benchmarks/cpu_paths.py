@@ -135,8 +135,12 @@ def measure_in_child(unit: str, env_extra: dict[str, str]) -> dict:
 def child(unit: str) -> None:
     import torch
 
-    seconds = UNITS[unit][0]()
-    print(json.dumps({"seconds": seconds, "capability": torch.backends.cpu.get_cpu_capability()}))
+    from ticketlib import contention
+
+    with contention.Monitor() as load:
+        seconds = UNITS[unit][0]()
+    print(json.dumps({"seconds": seconds, "capability": torch.backends.cpu.get_cpu_capability(),
+                      "contention": load.window.to_dict()}))
 
 
 def main() -> None:
@@ -148,18 +152,22 @@ def main() -> None:
     if args.child:
         child(args.child)
         return
+    from ticketlib import contention
+
     print(f"{'unit':<28} {'default':>10} {'avx2':>10} {'avx2/default':>13}   capabilities")
     for unit in args.units:
-        default, avx2, caps = [], [], set()
+        default, avx2, caps, windows = [], [], set(), []
         for _ in range(args.repeats):  # interleaved, so drift in machine load hits both paths alike
             a = measure_in_child(unit, {})  # the default path: whatever the CPU offers
             b = measure_in_child(unit, AVX2)
             default.append(a["seconds"])
             avx2.append(b["seconds"])
             caps |= {a["capability"], b["capability"]}
+            windows += [contention.Window.from_dict(m["contention"]) for m in (a, b)]
         d, v = min(default), min(avx2)
         print(f"{unit:<28} {d:>10.3f} {v:>10.3f} {v / d:>12.2f}x   {'/'.join(sorted(caps))}   ({UNITS[unit][1]})",
               flush=True)
+        print(f"  {unit}: {contention.summary(windows)['text']}", flush=True)
 
 
 if __name__ == "__main__":

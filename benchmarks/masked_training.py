@@ -26,7 +26,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ticketlib import models, pruning, scores
+from ticketlib import contention, models, pruning, scores
 from ticketlib.masks import Mask, keep_pruned_at_zero
 
 CASES = [("lenet_300_100", (1, 28, 28), 20), ("conv2", (3, 32, 32), 3)]  # model, input, steps per timed block
@@ -103,10 +103,12 @@ def main() -> None:
     print(f"\n{'model':<15}{'optimizer':<12}{'variant':<24}{'ms/step':>9}{'x dense':>9}")
     t0 = time.perf_counter()
     for name, shape, block in CASES:
-        ms = measure(variants(name, shape, device), args.repeats, block, args.warmup, device)
+        with contention.Monitor() as load:
+            ms = measure(variants(name, shape, device), args.repeats, block, args.warmup, device)
         for (opt_name, variant), value in ms.items():
             ratio = value / ms[opt_name, "dense"]
             print(f"{name:<15}{opt_name:<12}{variant:<24}{value:>9.3f}{ratio:>8.2f}x")
+        print(f"  {name}: {contention.describe(load.window)}")
     print(f"\n({time.perf_counter() - t0:.0f} s)  x dense: against dense with the same optimizer; "
           "target: ticketlib <= 1.10x dense")
 

@@ -18,7 +18,7 @@ import time
 import torch
 import torch.nn.functional as F
 
-from ticketlib import models, pai, scores
+from ticketlib import contention, models, pai, scores
 from ticketlib.masks import Mask
 
 
@@ -78,6 +78,7 @@ def main() -> None:
         model.zero_grad(set_to_none=True)
 
     dense_pass()  # warm-up
+    load = contention.Monitor().__enter__()
     times = {"dense forward+backward (batch)": seconds(dense_pass, 3)}
     times["SNIP, one shot"] = seconds(lambda: scores.snip(model, dense, batch))
     times["GraSP, one shot"] = seconds(lambda: scores.grasp(model, dense, batch))
@@ -96,6 +97,7 @@ def main() -> None:
     if args.naive:
         per_call = seconds(lambda: [naive_synflow(model, dense) for _ in range(args.naive)]) / args.naive
         times[f"naive SynFlow scoring, {args.iterations} calls (from {args.naive})"] = per_call * args.iterations
+    load.__exit__()
     base = times["dense forward+backward (batch)"]
     width = max(len(k) for k in times)
     print(f"{'what':<{width}}  {'seconds':>9}  {'x dense pass':>12}")
@@ -104,6 +106,7 @@ def main() -> None:
     if args.naive:
         naive = times[f"naive SynFlow scoring, {args.iterations} calls (from {args.naive})"]
         print(f"SynFlow scoring is {naive / sum(scoring):.1f}x faster than the naive deepcopy-per-iteration version")
+    print(f"while timing: {contention.describe(load.window)}")
 
 
 if __name__ == "__main__":

@@ -404,3 +404,10 @@ def test_mask_fit_diagnostics_hand_computed(monkeypatch) -> None:
                                                                   transfer_rows[1:], task, [0], 0.5)
     assert (donor, borrowed, calls) == ({}, {}, [])
     assert per_seed == {"IMP - one-shot (pre-trained)": {0: 25.0}}
+
+
+def test_bert_imp_unit_keys_are_pinned(setup, task, tmp_path) -> None:
+    """BERT IMP on search.find_ticket keeps its finetune units (computed before the move, commit 4923932)."""
+    cfg = IMPConfig(rounds=2, fraction=0.2, scope="global", fraction_of="original")
+    bert_tickets.find_ticket(setup, cfg, task, seed=1, cache=Cache(tmp_path), progress=False)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["3a34092831cfa345", "5e22336dd79ff8a0", "99c5552357b51821"]

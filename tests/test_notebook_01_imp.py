@@ -26,6 +26,9 @@ def test_smoke_run_writes_notebook_and_record(tmp_path, monkeypatch) -> None:
     assert (record["run"], record["profile"], record["notebook"]) == ("01_imp", "smoke", "notebooks/01_imp.ipynb")
     assert record["params"]["rounds"] == 3 and record["params"]["cache_dir"] == ""
     assert record["seconds"] > 0 and record["versions"]["torch"] and record["versions"]["ticketlib"]
+    # the runner counted the notebook's units (caching off: every one computed) and removed its events file
+    assert record["units"]["total"] >= 4 and record["units"]["cached"] == 0 and record["units"]["computed_seconds"] > 0
+    assert not list(tmp_path.rglob("*.units.jsonl"))
 
     metrics = record["metrics"]
     assert 20.0 < metrics["dense_test_accuracy"] <= 100.0  # 60 iterations already beat chance

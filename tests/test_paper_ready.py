@@ -74,7 +74,9 @@ def test_kept_values_round_trip_and_dense_payloads_still_read() -> None:
     assert full_weights(trained, mask)["w"] is trained["w"]
 
 
-def test_imp_controls_store_no_final_state(tiny_data, tmp_path) -> None:
+def test_imp_controls_store_their_final_state_for_07(tiny_data, tmp_path) -> None:
+    """Issue 22 (item 13) would drop a control's final_state; 07_stability reads it (the random-mask control's
+    trained weights are its first copy), so it stays, and the round trip gives it back."""
     from ticketlib.experiment import Experiment
 
     exp = Experiment("lenet_300_100", "synthetic", TrainConfig(batch_size=32, duration="4it", eval_every="2it"),
@@ -82,9 +84,11 @@ def test_imp_controls_store_no_final_state(tiny_data, tmp_path) -> None:
     cfg = imp.IMPConfig(rounds=1, fraction=0.5)
     store = Cache(tmp_path)
     ticket = imp.find_ticket(exp, cfg, tiny_data, seed=0, cache=store, progress=False)
-    imp.train_control(exp, cfg, tiny_data, ticket, 1, "reinit", 0, store, progress=False)
+    control = imp.train_control(exp, cfg, tiny_data, ticket, 1, "reinit", 0, store, progress=False)
     payloads = [torch.load(p, weights_only=False) for p in tmp_path.glob("*/payload.pt")]
-    assert sorted("final_state" in p for p in payloads) == [False, True, True]  # the control; the two rounds
+    assert len(payloads) == 3 and all("final_state" in p for p in payloads)  # the two rounds and the control
+    again = imp.train_control(exp, cfg, tiny_data, ticket, 1, "reinit", 0, store, progress=False)  # a cache hit
+    assert all(torch.equal(again.final_state[k], control.final_state[k]) for k in control.final_state)
 
 
 # --- 3: a sweep submitted from a login node without a GPU -------------------------------------

@@ -1,6 +1,7 @@
 """Every paper params file, truncated, end to end on the CPU: the paper's models, recipes and notebook cells on
 on-disk fixtures in the real formats (`ticketlib.truncate`, `ticketlib.fixtures`). From here a paper run can fail
-only on what needs CUDA. Minutes in all: marked `slow` (`pytest -m "not slow"` skips them; `make test` runs them)."""
+only on what needs CUDA. Minutes in all (15-25 on an idle 2-core machine): marked `paper_truncated`, which
+`make test-paper` runs and `make test` leaves out until every file has passed this tier on a quiet machine."""
 import importlib.util
 import json
 from pathlib import Path
@@ -20,7 +21,7 @@ def root(tmp_path_factory) -> Path:
     return folder
 
 
-@pytest.mark.slow
+@pytest.mark.paper_truncated
 @pytest.mark.parametrize("params", PAPER, ids=[p.stem for p in PAPER])
 def test_paper_file_runs_truncated(params: Path, root: Path, monkeypatch) -> None:
     if params.stem.startswith("03_") and importlib.util.find_spec("datasets") is None:

@@ -138,3 +138,21 @@ def test_random_mask_like_keeps_per_layer_counts() -> None:
     rand = pruning.random_mask_like(mask, torch.Generator().manual_seed(0))
     assert kept(rand) == kept(mask) and rand != mask
     assert rand == pruning.random_mask_like(mask, torch.Generator().manual_seed(0))
+
+
+def test_output_rate_zero_leaves_vgg16s_output_layer_whole_under_global_pruning() -> None:
+    """The paper profile's VGG-16 (`layer_fractions: {output: 0.0}`) prunes as open_lth does: fc.weight ignored."""
+    from ticketlib import imp, masks, models
+
+    model = models.build("vgg16", (3, 32, 32), 10, width=0.0625)
+    mask = Mask({n: torch.ones_like(p, dtype=torch.bool) for n, p in model.named_parameters()
+                 if n in masks.prunable_names(model)})
+    config = imp.IMPConfig(rounds=2, fraction=0.2, scope="global", overrides={"output": 0.0})
+    after = imp.next_mask(config, model, model.state_dict(), mask, 1)
+    output = models.output_layer_name(model)
+    assert bool(after[output].all())  # the output layer keeps every weight
+    pooled = [n for n in mask if n != output]
+    kept = sum(int(after[n].sum()) for n in pooled) / sum(mask[n].numel() for n in pooled)
+    assert kept == pytest.approx(0.8, abs=1e-4)  # the other layers lose 20% together
+    everything = imp.next_mask(imp.IMPConfig(rounds=2, fraction=0.2, scope="global"), model, model.state_dict(), mask, 1)
+    assert not bool(everything[output].all())  # without the override the output layer is pruned too

@@ -63,21 +63,47 @@ def test_params_files_name_existing_notebooks() -> None:
         assert params.stem.split("-")[0] in stems, f"{params.relative_to(ROOT)} has no notebook"
 
 
-def test_environment_yml_agrees_with_pyproject() -> None:
-    project = tomllib.loads((ROOT / "pyproject.toml").read_text())
-    declared = list(project["project"]["dependencies"])
-    for extra in project["project"].get("optional-dependencies", {}).values():
-        declared += extra
+def constraints() -> dict[str, str]:
+    """The exact pins of constraints.txt: name (normalised) -> version."""
+    lines = [line.split("#")[0].strip() for line in (ROOT / "constraints.txt").read_text().splitlines()]
+    return pins([line for line in lines if line])
+
+
+def test_pyproject_declares_ranges_that_admit_the_pins() -> None:
+    """`pip install ticketlib` must not fight the user's torch: no exact pins in pyproject.toml, and every
+    declared requirement (core and extras) is pinned in constraints.txt at a version its range admits."""
+    from packaging.requirements import Requirement
+
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    extras = project.get("optional-dependencies", {})
+    assert {"notebooks", "text", "sweep", "dev"} <= set(extras)
+    declared = [Requirement(r) for r in [*project["dependencies"], *[r for e in extras.values() for r in e]]]
+    pinned = constraints()
+    names = {re.sub(r"[-_.]+", "-", r.name).lower(): r for r in declared}
+    assert sorted(names) == sorted(pinned), f"declared but unpinned or pinned but undeclared: {set(names) ^ set(pinned)}"
+    for name, requirement in names.items():
+        assert "==" not in str(requirement.specifier), f"pyproject.toml pins {requirement} exactly: use a range"
+        assert requirement.specifier.contains(pinned[name]), f"{requirement} does not admit the pinned {pinned[name]}"
+    core = {re.sub(r"[-_.]+", "-", Requirement(r).name).lower() for r in project["dependencies"]}
+    assert {"torch", "numpy", "safetensors"} <= core and not core & {"pandas", "seaborn", "papermill", "jupyter"}
+    assert (pinned["torch"], pinned["torchvision"]) == ("2.14.1", "0.29.1")
+
+
+def test_environment_yml_and_make_setup_use_the_constraints() -> None:
     env = yaml.safe_load((ROOT / "environment.yml").read_text())
     pip_section = next(d["pip"] for d in env["dependencies"] if isinstance(d, dict) and "pip" in d)
-    from_pyproject, from_env = pins(declared), pins(pip_section)
-    assert from_pyproject and from_env
-    assert from_env == from_pyproject, (
-        f"only in pyproject: {sorted(set(from_pyproject.items()) - set(from_env.items()))}; "
-        f"only in environment.yml: {sorted(set(from_env.items()) - set(from_pyproject.items()))}")
+    from_constraints, from_env = constraints(), pins(pip_section)
+    assert from_env == from_constraints, (
+        f"only in constraints.txt: {sorted(set(from_constraints.items()) - set(from_env.items()))}; "
+        f"only in environment.yml: {sorted(set(from_env.items()) - set(from_constraints.items()))}")
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())
     python = next(d for d in env["dependencies"] if isinstance(d, str) and d.startswith("python"))
     minimum = project["project"]["requires-python"].removeprefix(">=")
     assert tuple(map(int, python.split("=")[-1].split("."))) >= tuple(map(int, minimum.split(".")))
+    installs = [line for line in (ROOT / "Makefile").read_text().splitlines() if "pip install" in line
+                and "--no-deps" not in line and "--upgrade pip" not in line]
+    assert installs and all("-c constraints.txt" in line for line in installs), installs
+    assert any('".[notebooks,' in line for line in installs)
 
 
 def test_no_deps_pins_agree_everywhere() -> None:

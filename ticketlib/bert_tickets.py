@@ -14,9 +14,10 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from . import pruning, rewind, scores
+from . import pruning, rewind, scores, search
 from .bert import (POOLER_PATTERN, POOLINGS, PRUNABLE_PATTERNS, BertClassifier, BertMLM, encoder_weight_names,
                    load_encoder, pretrained_mlm_head)
+from .bert_masks import MATRIX_KINDS, density_by_matrix_kind, mask_overlap, matrix_kind  # noqa: F401 (re-exported)
 from .cache import Cache, unit_key
 from .device import PRECISIONS, describe, resolve_device
 from .experiment import RANDOM_MASK_SEED_OFFSET
@@ -180,6 +181,12 @@ class Finetuned:
         return self.result["test_accuracy"]
 
 
+def finetune_key(setup: BertSetup, task: TextTask, mask: Mask, seed: int, weights: str = "pretrained") -> dict:
+    """The unit key of one fine-tuning run: an IMP round, a control and a transfer run with one mask share it."""
+    return unit_key("bert_finetune", setup=setup, task=task.key, mask=mask.digest(), density=mask.density(),
+                    weights=weights, seed=seed)
+
+
 def finetune(setup: BertSetup, task: TextTask, mask: Mask, seed: int, weights: str = "pretrained",
              cache: Cache | None = None, progress: bool = True, keep_trained: bool = False) -> Finetuned:
     """Fine-tune the (pre-trained or random) encoder plus a head initialised under `seed`, with `mask`
@@ -189,8 +196,7 @@ def finetune(setup: BertSetup, task: TextTask, mask: Mask, seed: int, weights: s
     a dense bert-base); other units store what they measured only. An entry stored without them is recomputed
     when they are asked for."""
     cache = cache or Cache(None)
-    key = unit_key("bert_finetune", setup=setup, task=task.key, mask=mask.digest(), density=mask.density(),
-                   weights=weights, seed=seed)
+    key = finetune_key(setup, task, mask, seed, weights)
 
     def compute() -> dict:
         model = setup.build_model(task, seed, weights)
@@ -221,23 +227,46 @@ def next_mask(imp: IMPConfig, trained: dict[str, Tensor], mask: Mask, round_inde
     return pruning.prune(magnitudes, mask, imp.fraction, scope=imp.scope)
 
 
+@dataclass
+class FinetuneRounds:
+    """IMP's rounds as `finetune` units (a `search.RoundCache`), shared with the controls and transfers of a mask."""
+
+    setup: BertSetup
+    task: TextTask
+    seed: int
+    cache: Cache
+
+    def round(self, index: int, mask: Mask, compute) -> dict:
+        def unit() -> dict:
+            run = compute()
+            return {"mask": run["mask"], "result": run["result"], "history": run["history"],
+                    "trained": kept_values({n: run["final_state"][n] for n in mask}, mask)}
+
+        key = finetune_key(self.setup, self.task, mask, self.seed)
+        payload = self.cache.cached(key, unit, describe(self.setup.device))
+        if "trained" not in payload:  # stored by a control or transfer that did not need them: train it again
+            self.cache.drop(key)
+            payload = self.cache.cached(key, unit, describe(self.setup.device))
+        return {"mask": payload["mask"], "result": payload["result"], "history": payload["history"],
+                "final_state": full_weights(payload["trained"], Mask(payload["mask"]))}
+
+
 def find_ticket(setup: BertSetup, imp: IMPConfig, task: TextTask, seed: int, cache: Cache | None = None,
                 progress: bool = True) -> list[Round]:
-    """IMP from the pre-trained weights: the dense run, then `imp.rounds` prune-rewind-train rounds.
-
-    Every round rewinds to the pre-trained encoder and the head's initialisation under `seed`
-    (only "0it", the pre-trained point, is supported). Returns one `imp.Round` per training.
-    """
+    """IMP from the pre-trained weights: `search.find_ticket` with `train_text` as the loop, each round the
+    `finetune` unit of its mask, rewound to the pre-trained encoder and the head's initialisation under `seed`
+    (only "0it" is supported). Returns one `imp.Round` per training (without its trained weights)."""
     if rewind.Step(imp.rewind).iteration(1) != 0:
         raise ValueError("BERT tickets rewind to the pre-trained weights: use rewind='0it'")
-    mask = setup.dense_mask(task)
-    rounds = []
-    for r in range(imp.rounds + 1):
-        if r:
-            mask = next_mask(imp, run.trained, mask, r)
-        run = finetune(setup, task, mask, seed, cache=cache, progress=progress, keep_trained=True)
-        rounds.append(Round(r, run.mask, run.result, run.history))
-    return rounds
+    model = setup.build_model(task, seed)
+
+    def train_fn(model: nn.Module, mask: Mask, _context) -> TrainResult:
+        return train_text(model, task, setup.train, mask=mask, seed=seed, eval_batch_size=setup.eval_batch_size,
+                          progress=progress, bucket_batches=setup.bucket_batches, precision=setup.precision)
+
+    ticket = search.find_ticket(model, train_fn, imp, cache=FinetuneRounds(setup, task, seed, cache or Cache(None)),
+                                names=setup.prunable_names(model))
+    return [Round(r.round, r.mask, r.result, r.history) for r in ticket.rounds]
 
 
 def one_shot_mask(setup: BertSetup, task: TextTask, density: float) -> Mask:
@@ -267,40 +296,6 @@ def transfer_source_masks(tickets: dict[str, list[Round]], sparsity: float, seed
     first = next(iter(masks.values()))
     masks["random"] = random_mask(first, first.density(), seed)
     return masks
-
-
-MATRIX_KINDS = ("query", "key", "value", "attention.output", "intermediate", "output", "pooler")
-
-
-def matrix_kind(name: str) -> str:
-    """The kind of a prunable matrix, from its parameter name: the first of `MATRIX_KINDS` the name contains
-    ("attention.output" before the feed-forward "output"); the name itself when none."""
-    for key in MATRIX_KINDS:
-        if key in name:
-            return key
-    return name
-
-
-def density_by_matrix_kind(masks: dict[str, Mask]):
-    """Percent of the weights kept, per matrix kind (rows, sorted) and mask (columns, in `masks`' order):
-    kept over total of all matrices of that kind, so larger matrices weigh more. A pandas DataFrame."""
-    import pandas as pd
-
-    def by_kind(mask: Mask):
-        table = mask.table().drop(index="total")
-        sums = table.assign(kind=[matrix_kind(n) for n in table.index]).groupby("kind")[["kept", "total"]].sum()
-        return 100 * sums["kept"] / sums["total"]
-
-    return pd.DataFrame({name: by_kind(mask) for name, mask in masks.items()})
-
-
-def mask_overlap(masks: dict[str, Mask]):
-    """Pairwise difference of masks in percent: entry [b, a] is 100 × the normalised Hamming distance of
-    masks a and b (the fraction of all masked weights kept by one and pruned by the other). A symmetric
-    pandas DataFrame with zeros on the diagonal, rows and columns in `masks`' order."""
-    import pandas as pd
-
-    return pd.DataFrame({a: {b: 100 * ma.hamming(mb) for b, mb in masks.items()} for a, ma in masks.items()})
 
 
 CONTROLS = ("one_shot", "random_pruning", "random_weights")

@@ -2,7 +2,7 @@
 
 Each unit is stored under `<root>/<hash of its key>/` as `payload.pt` plus `meta.json`: the key,
 the payload's SHA-256, and where and how it was computed (device, numerical policy, versions,
-seconds), which identify nothing and so stay out of the key. Keys come from the configs
+seconds, how busy the machine was: `contention`), which identify nothing and so stay out of the key. Keys come from the configs
 (`unit_key`: a dataclass contributes its `key()` if it has one, else all its fields), so a field
 that does not change a unit's result (IMP's number of rounds, the early-bird detector's ε) is left
 out in one place. Payloads are stored and returned on the CPU, fresh or cached alike.
@@ -21,13 +21,14 @@ import json
 import os
 import shutil
 import tempfile
-import time
 import warnings
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import torch
+
+from .contention import Monitor, Window
 
 CACHE_VERSION = 2  # bump when the meaning of a cached payload changes
 
@@ -95,13 +96,15 @@ def to_cpu(payload: Any) -> Any:
     return payload
 
 
-def unit_meta(device: str | None, seconds: float | None) -> dict:
-    """Where and how a unit was computed: device, numerical policy, versions, wall seconds."""
+def unit_meta(device: str | None, seconds: float | None, load: Window | None = None) -> dict:
+    """Where and how a unit was computed: device, numerical policy, versions, wall seconds, and how busy the
+    machine was meanwhile (`contention`, a `contention.Window` record; never part of the key)."""
     from . import __version__
     from .device import policy
 
     return {"device": device, "policy": policy(), "seconds": seconds,
-            "versions": {"torch": torch.__version__, "ticketlib": __version__}}
+            "versions": {"torch": torch.__version__, "ticketlib": __version__},
+            "contention": None if load is None else load.to_dict()}
 
 
 def _sha256(path: Path) -> str:
@@ -177,12 +180,23 @@ class Cache:
 
         `device` names where the unit runs (e.g. "cpu (2 cores)"): recorded in its metadata, not its key.
         """
+        return self.cached_meta(config, compute, device)[0]
+
+    def cached_meta(self, config: Any, compute: Callable[[], Any], device: str | None = None) -> tuple[Any, dict]:
+        """`cached`, with the unit's metadata: the stored one for a hit (an entry older than the contention
+        record has none: "not measured"), the fresh one (with its `contention` window) otherwise. Each unit
+        reports to the runner's progress file (`progress.unit_done`)."""
+        from .progress import unit_done
+
         payload = self.get(config)
         if payload is not None:
             self.hits += 1
-            return payload
+            unit_done(hit=True, seconds=0.0)
+            return payload, self.meta(config) or {}
         self.misses += 1
-        start = time.perf_counter()
-        payload = to_cpu(compute())
-        self.put(config, payload, unit_meta(device, time.perf_counter() - start))
-        return payload
+        with Monitor() as load:
+            payload = to_cpu(compute())
+        meta = unit_meta(device, load.window.wall, load.window)
+        self.put(config, payload, meta)
+        unit_done(hit=False, seconds=load.window.wall)
+        return payload, meta

@@ -26,7 +26,8 @@ sparse-weight kernel on the CPU (`sparse_conv_support` asks torch and returns it
 network runs as the physically smaller network of `slim.slim`. `max_relative_error` checks a form
 against the masked dense model (`OUTPUT_RTOL`).
 
-**Cost.** `latency_samples` times forms interleaved with `torch.utils.benchmark`; `counted_flops`
+**Cost.** `latency_timing` times forms interleaved with `torch.utils.benchmark`, re-timing them while the
+machine was busy and recording how busy (`contention`); `counted_flops`
 counts FLOPs with `torch.utils.flop_counter.FlopCounterMode` (2 per multiply-add, bias adds not
 counted); for the sparse modules the multiply-adds on their stored values replace what the counter books
 (it counts a sparse `addmm` by its dense shape and a sparse `mm` not at all). `estimated_joules` turns FLOPs into an *estimate* of arithmetic energy from a
@@ -55,6 +56,7 @@ from torch import nn
 from torch.utils import benchmark
 from torch.utils.flop_counter import FlopCounterMode
 
+from . import contention
 from .masks import Mask
 from .models import training_mode
 
@@ -128,6 +130,18 @@ def export_ticket(model: nn.Module | Mapping[str, torch.Tensor], mask: Mask, pat
     """Write the compact ticket of `model` (or a state dict) under `mask` to `path`; returns its size in bytes.
 
     The pruned positions are not stored: they come back as exact zeros (the masked model).
+
+    Args:
+        model: the trained model (or its state dict).
+        mask: the ticket's mask.
+        path: the safetensors file to write.
+        values_dtype: the stored values' dtype ("float32" or "float16").
+
+    Returns:
+        The file's size in bytes.
+
+    Example:
+        >>> export_ticket(model, mask, "ticket.safetensors")  # doctest: +SKIP
     """
     state = model.state_dict() if isinstance(model, nn.Module) else model
     tensors, meta = ticket_tensors(state, mask, values_dtype)
@@ -176,7 +190,18 @@ def read_ticket(path: str | Path) -> tuple[dict[str, torch.Tensor], Mask]:
 
 
 def load_ticket(model: nn.Module, path: str | Path) -> Mask:
-    """Load a compact ticket into `model` (the same architecture) in place; returns its mask."""
+    """Load a compact ticket into `model` (the same architecture) in place; returns its mask.
+
+    Args:
+        model: a fresh model of the ticket's architecture.
+        path: a file written by `export_ticket`.
+
+    Returns:
+        The ticket's `Mask`; `model` now holds the masked weights.
+
+    Example:
+        >>> mask = load_ticket(MyNet(), "ticket.safetensors")  # doctest: +SKIP
+    """
     state, mask = read_ticket(path)
     expected = model.state_dict()
     wrong = sorted(set(state) ^ set(expected)) or [n for n in state if state[n].shape != expected[n].shape]
@@ -320,6 +345,18 @@ def sparse_model(model: nn.Module, layout: str = "csr", block: int = 4, conv: bo
     """A copy of `model` (eval mode) whose Linear layers (and Conv2d layers, if `conv`) run on sparse kernels.
 
     Feed it the masked model: the pruned weights must already be zero (`Mask.apply`).
+
+    Args:
+        model: the masked model.
+        layout: "csr", "coo" or "bsr" (blocks of `block`).
+        block: the BSR block size.
+        conv: also replace Conv2d layers.
+
+    Returns:
+        The sparse copy (the original is unchanged).
+
+    Example:
+        >>> fast = sparse_model(mask.apply(model))  # doctest: +SKIP
     """
     new = copy.deepcopy(model).eval()
     for parent in list(new.modules()):
@@ -462,9 +499,33 @@ def _forward(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
     return model(x)
 
 
-def latency_samples(forms: Mapping[str, nn.Module], x: torch.Tensor, repeats: int, threads: int,
-                    min_seconds: float = 0.01, warmup: int = 2) -> dict[str, list[float]]:
-    """Seconds per forward pass of each form on the batch `x`: `repeats` samples each, taken in turns.
+@dataclass
+class Timing:
+    """Interleaved latency samples of some forms (of the attempt kept) and the contention around every attempt."""
+
+    samples: dict[str, list[float]]
+    contention: contention.Attempts
+
+
+def _attempt(timers: Mapping[str, benchmark.Timer], number: Mapping[str, int], repeats: int
+             ) -> tuple[dict[str, list[float]], dict[str, contention.Window], contention.Window]:
+    """One attempt: `repeats` samples per form, the forms in turns, each sample bracketed by contention marks;
+    the samples, each form's windows pooled and the attempt's whole window."""
+    samples: dict[str, list[float]] = {name: [] for name in timers}
+    windows = {name: contention.Window() for name in timers}
+    begun = contention.Mark.now()
+    for _ in range(repeats):
+        for name, timer in timers.items():
+            start = contention.Mark.now()
+            samples[name].append(timer.timeit(number[name]).mean)
+            windows[name] = windows[name] + start.to(contention.Mark.now())
+    return samples, windows, begun.to(contention.Mark.now())
+
+
+def latency_timing(forms: Mapping[str, nn.Module], x: torch.Tensor, repeats: int, threads: int,
+                   min_seconds: float = 0.01, warmup: int = 2, attempts: int = contention.ATTEMPTS) -> Timing:
+    """Seconds per forward pass of each form on the batch `x`: `repeats` samples each, taken in turns,
+    re-timed while the machine was busy (`contention`'s rule, at most `attempts` attempts).
 
     Each sample is a `torch.utils.benchmark.Timer` (on `threads` threads) timing enough passes to last
     `min_seconds` (at least one), calibrated once per form after `warmup` passes; the forms take turns
@@ -480,13 +541,16 @@ def latency_samples(forms: Mapping[str, nn.Module], x: torch.Tensor, repeats: in
         timer.timeit(warmup)
         once = timer.timeit(1).mean
         number[name] = max(1, math.ceil(min_seconds / max(once, 1e-9)))
-    samples: dict[str, list[float]] = {name: [] for name in forms}
-    for _ in range(repeats):
-        for name, timer in timers.items():
-            samples[name].append(timer.timeit(number[name]).mean)
+    samples, attempted = contention.retimed(lambda: _attempt(timers, number, repeats), attempts)
     for name, model in forms.items():
         model.train(modes[name])
-    return samples
+    return Timing(samples, attempted)
+
+
+def latency_samples(forms: Mapping[str, nn.Module], x: torch.Tensor, repeats: int, threads: int,
+                    min_seconds: float = 0.01, warmup: int = 2) -> dict[str, list[float]]:
+    """The samples of `latency_timing` alone (its contention dropped)."""
+    return latency_timing(forms, x, repeats, threads, min_seconds, warmup).samples
 
 
 def quartiles(samples: Sequence[float]) -> tuple[float, float, float]:
@@ -544,17 +608,17 @@ class Forms:
 
 def time_forms(groups: Sequence[tuple[Forms, torch.Tensor]], batch_sizes: Sequence[int], threads: Mapping[int, int],
                repeats: int, min_seconds: float) -> tuple[list[dict], dict[str, float]]:
-    """Latency rows (a form's metadata, key, batch, threads and its `latency_samples`) for every batch size
-    and thread setting (`threads`: the setting as asked → the count used), each group's forms timed in turns
+    """Latency rows (a form's metadata, key, batch, threads, its `latency_timing` samples and `contention`) for
+    every batch size and thread setting (`threads`: the setting as asked → the count used), each group's forms timed in turns
     on the first `batch` rows of its inputs; and the wall seconds each setting took."""
     rows, wall = [], {}
     for batch in batch_sizes:
         for asked, count in threads.items():
             begun = time.perf_counter()
             for forms, x in groups:
-                samples = latency_samples(forms.modules, x[:batch].contiguous(), repeats, count, min_seconds)
-                rows += [{**forms.meta[k], "key": k, "batch": batch, "threads": asked, "seconds": s}
-                         for k, s in samples.items()]
+                timed = latency_timing(forms.modules, x[:batch].contiguous(), repeats, count, min_seconds)
+                rows += [{**forms.meta[k], "key": k, "batch": batch, "threads": asked, "seconds": s,
+                          "contention": timed.contention.record(k)} for k, s in timed.samples.items()]
             wall[f"batch {batch}, {count} thread(s)"] = time.perf_counter() - begun
     return rows, wall
 

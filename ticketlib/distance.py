@@ -16,7 +16,21 @@ from .masks import Mask
 
 
 def distance(a: Mask, b: Mask) -> float:
-    """Normalised Hamming distance between two masks over the same layers (0 = equal, 1 = complements)."""
+    """Normalised Hamming distance between two masks over the same layers (0 = equal, 1 = complements).
+
+    Public as `ticketlib.mask_distance`.
+
+    Args:
+        a: a mask.
+        b: a mask over the same layers and shapes.
+
+    Returns:
+        The fraction of all masked weights kept by one and pruned by the other.
+
+    Example:
+        >>> distance(Mask({"w": torch.tensor([1, 1, 0, 0])}), Mask({"w": torch.tensor([1, 0, 1, 0])}))
+        0.5
+    """
     return a.hamming(b)
 
 
@@ -43,6 +57,11 @@ class EarlyBird:
     Call `push(mask)` once per check (before each epoch); it returns True while the window
     condition holds: the queue is full and max_i d(m_i, m_newest) <= epsilon over the
     `window - 1` older masks. `fired_at` is the index (0-based count of pushes) of the first firing.
+
+    Example:
+        >>> eb = EarlyBird(epsilon=0.1, window=2); m = Mask({"w": torch.ones(3)})
+        >>> eb.push(m), eb.push(m)
+        (False, True)
     """
 
     def __init__(self, epsilon: float = 0.1, window: int = 5):

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 import torch
 
+from . import contention
 from . import data as data_lib
 from .cache import Cache, unit_key
 from .device import describe
@@ -115,7 +116,8 @@ def search(exp: Experiment, eb: EarlyBirdConfig, data: data_lib.Dataset, seed: i
                 "final_state": capture(model), "result": result.summary(), "history": result.history,
                 "flops": flops(model, tuple(data.input_shape))}
 
-    payload = cache.cached(key, compute, describe(exp.device))
+    payload, meta = cache.cached_meta(key, compute, describe(exp.device))
+    payload["contention"] = meta.get("contention")  # how busy the machine was (metadata, not key)
     payload["masks"] = {r: [Mask(m) for m in ms] for r, ms in payload["masks"].items()}
     payload["distances"] = {r: consecutive_distances(ms) for r, ms in payload["masks"].items()}
     payload["detected"] = detect(payload["masks"], payload["epochs"], eb)
@@ -183,9 +185,9 @@ def early_bird_ticket(exp: Experiment, eb: EarlyBirdConfig, data: data_lib.Datas
     ipe = exp.train.iterations_per_epoch(len(data.train))
     key = unit_key("earlybird_continue", experiment=exp, earlybird=eb, seed=seed, ratio=ratio, epoch=epoch)
     mask = found["masks"][ratio][found["epochs"].index(epoch)]
-    return cache.cached(key, lambda: train_slimmed(exp, data, found["eb_state"][ratio], mask, exp.train, seed,
-                                                   start_iteration=epoch * ipe, progress=progress),
-                        describe(exp.device))
+    return _with_contention(*cache.cached_meta(
+        key, lambda: train_slimmed(exp, data, found["eb_state"][ratio], mask, exp.train, seed,
+                                   start_iteration=epoch * ipe, progress=progress), describe(exp.device)))
 
 
 def standard_ticket(exp: Experiment, eb: EarlyBirdConfig, data: data_lib.Dataset, found: dict, ratio: float,
@@ -194,8 +196,15 @@ def standard_ticket(exp: Experiment, eb: EarlyBirdConfig, data: data_lib.Dataset
     cache = cache or Cache(None)
     key = unit_key("earlybird_standard", experiment=exp, earlybird=eb, seed=seed, ratio=ratio, retrain=retrain)
     mask = found["masks"][ratio][-1]
-    return cache.cached(key, lambda: train_slimmed(exp, data, found["final_state"], mask, retrain, seed,
-                                                   progress=progress), describe(exp.device))
+    return _with_contention(*cache.cached_meta(
+        key, lambda: train_slimmed(exp, data, found["final_state"], mask, retrain, seed, progress=progress),
+        describe(exp.device)))
+
+
+def _with_contention(payload: dict, meta: dict) -> dict:
+    """A unit's payload with how busy the machine was while it trained (its metadata's `contention`; None for
+    entries stored before it was recorded)."""
+    return {**payload, "contention": meta.get("contention")}
 
 
 def pipeline_costs(exp: Experiment, data: data_lib.Dataset, found: dict, ratio: float, early: dict | None,
@@ -214,7 +223,8 @@ def pipeline_costs(exp: Experiment, data: data_lib.Dataset, found: dict, ratio: 
            "standard_flops": dense_flops + training_flops(
                standard["flops"], examples_seen(retrain.iterations(n), retrain, n)),
            "params_kept": standard["params"],
-           "devices": sorted({u["result"].get("device", "") for u in (found, standard, early) if u is not None})}
+           "devices": sorted({u["result"].get("device", "") for u in (found, standard, early) if u is not None}),
+           "contention": _units_contention([u for u in (found, standard, early) if u is not None])}
     if early is None:
         row.update(early_accuracy=float("nan"), early_final_accuracy=float("nan"), early_seconds=float("nan"),
                    early_flops=float("nan"))
@@ -229,6 +239,12 @@ def pipeline_costs(exp: Experiment, data: data_lib.Dataset, found: dict, ratio: 
         + training_flops(early["flops"], examples_seen(dense_iterations - searched, exp.train, n)),
     )
     return row
+
+
+def _units_contention(units: list[dict]) -> dict | None:
+    """The training units' contention windows pooled (`contention.total`); None when any unit has none."""
+    windows = [contention.from_record(u.get("contention")) for u in units]
+    return None if any(w is None for w in windows) else contention.total(windows).to_dict()
 
 
 def search_and_retrain(exp: Experiment, eb: EarlyBirdConfig, data: data_lib.Dataset, retrain: TrainConfig,

@@ -7,92 +7,22 @@ re-initialisation, random mask with the same per-layer densities).
 """
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
-
 import torch
 from torch import nn
 
 from . import data as data_lib
-from . import execute, models, pruning, rewind, scores
+from . import execute, pruning, rewind, scores, search
 from .cache import Cache, unit_key
 from .device import describe
 from .masks import Mask
 from .experiment import RANDOM_MASK_SEED_OFFSET, REINIT_SEED_OFFSET, Experiment
+from .pruning import resolve_overrides
+from .search import FRACTION_OF, IMPConfig, Round, Ticket
 from .train import train
 
 CONTROLS = ("reinit", "random_mask")
-FRACTION_OF = ("remaining", "original")
-
-
-@dataclass
-class IMPConfig:
-    """How IMP prunes and rewinds.
-
-    fraction_of="remaining": each round prunes `fraction` of the weights still kept (Frankle & Carbin);
-    "original": each round removes another `fraction` of the original count (Chen et al.'s BERT tickets).
-    `overrides` maps layer names to their own rate; the key "output" stands for the output layer.
-    """
-
-    rounds: int
-    fraction: float = 0.2
-    scope: str = "layerwise"
-    overrides: dict[str, float] = field(default_factory=dict)
-    rewind: str = "0it"
-    fraction_of: str = "remaining"
-
-    def __post_init__(self):
-        rewind.Step(self.rewind)
-        if self.fraction_of not in FRACTION_OF:
-            raise ValueError(f"fraction_of must be one of {FRACTION_OF}, got {self.fraction_of!r}")
-        if self.scope not in pruning.SCOPES:
-            raise ValueError(f"scope must be one of {pruning.SCOPES}, got {self.scope!r}")
-        for name, rate in [("fraction", self.fraction), *self.overrides.items()]:
-            if not 0.0 <= float(rate) <= 1.0:
-                raise ValueError(f"pruning rate {name!r} must be in [0, 1], got {rate}")
-
-    def key(self) -> dict:
-        """What identifies a round: not `rounds`, so going from 18 to 20 rounds reuses rounds 0-18."""
-        key = asdict(self)
-        key.pop("rounds")
-        return key
-
-
-@dataclass
-class Round:
-    """One IMP round: the mask it trained and what the training measured."""
-
-    round: int
-    mask: Mask
-    result: dict
-    history: list[dict]
-    final_state: dict | None = None  # the trained weights (find_ticket fills it; None for controls)
-
-    @property
-    def density(self) -> float:
-        return self.mask.density()
-
-
-@dataclass
-class Ticket:
-    """A finished (or resumed) IMP run."""
-
-    rounds: list[Round]
-    init_state: dict
-    rewind_state: dict
-    rewind_iteration: int
-
-
-def resolve_overrides(model: nn.Module, overrides: dict[str, float]) -> dict[str, float]:
-    """Expand the aliases "conv" (every conv weight) and "output" (the output layer's weight).
-
-    Explicit layer names win over "conv", and "output" wins over both.
-    """
-    conv = [f"{n}.weight" for n, m in model.named_modules() if isinstance(m, nn.Conv2d)]
-    resolved = {name: overrides["conv"] for name in conv} if "conv" in overrides else {}
-    resolved.update({n: r for n, r in overrides.items() if n not in ("conv", "output")})
-    if "output" in overrides:
-        resolved[models.output_layer_name(model)] = overrides["output"]
-    return resolved
+__all__ = ["CONTROLS", "FRACTION_OF", "IMPConfig", "Round", "Ticket", "find_ticket", "imp_study", "nearest_round",
+           "next_mask", "resolve_overrides", "round_row", "seed_study", "train_control"]
 
 
 def _payload(model: nn.Module, mask: Mask, result, extra: dict | None = None) -> dict:
@@ -103,21 +33,17 @@ def _payload(model: nn.Module, mask: Mask, result, extra: dict | None = None) ->
 def next_mask(imp: IMPConfig, model: nn.Module, trained_state: dict, mask: Mask, round_index: int) -> Mask:
     """The mask of round `round_index` from the previous round's trained weights."""
     model.load_state_dict(trained_state)
-    magnitudes = scores.magnitude(model, mask)
-    if imp.fraction_of == "original":
-        density = max(0.0, 1.0 - imp.fraction * round_index)
-        return pruning.prune_to_density(magnitudes, mask, density, scope=imp.scope)
-    return pruning.prune(magnitudes, mask, imp.fraction, scope=imp.scope,
-                         overrides=resolve_overrides(model, imp.overrides))
+    return search.prune_step(imp, scores.magnitude(model, mask), mask, round_index, model)
 
 
 def find_ticket(exp: Experiment, imp: IMPConfig, data: data_lib.Dataset, seed: int,
                 cache: Cache | None = None, progress: bool = True, names: list[str] | None = None) -> Ticket:
-    """Run (or resume from the cache) `imp.rounds + 1` trainings: the dense one, then one per pruning round."""
-    cache = cache or Cache(None)
+    """Run (or resume from the cache) `imp.rounds + 1` trainings: the dense one, then one per pruning round.
+
+    `search.find_ticket` with `train.train` as the loop (which fast-forwards the schedule and data order
+    of a rewound round) and one cached unit per round, keyed by (experiment, imp, seed, names, round).
+    """
     model = exp.build_model(data, seed)
-    init_state = rewind.capture(model)
-    mask = Mask.ones_like(model, names)
     ipe = exp.train.iterations_per_epoch(len(data.train))
     rewind_iteration = rewind.Step(imp.rewind).iteration(ipe)
     total = exp.train.iterations(len(data.train))
@@ -125,30 +51,16 @@ def find_ticket(exp: Experiment, imp: IMPConfig, data: data_lib.Dataset, seed: i
         raise ValueError(f"rewind step {imp.rewind!r} (iteration {rewind_iteration}) is not inside training "
                          f"({exp.train.duration!r} = {total} iterations)")
     base = unit_key("imp_round", experiment=exp, imp=imp, seed=seed, names=names)
-    where = describe(exp.device)
 
-    def dense() -> dict:
-        rewind.restore(model, init_state)
-        result = train(model, data, exp.train, mask=mask, seed=seed,
-                       capture_at=rewind_iteration or None, progress=progress)
-        state = result.captured_state if rewind_iteration else init_state
-        return _payload(model, mask, result, {"rewind_state": state})
+    def train_fn(model: nn.Module, mask: Mask, context: search.RoundContext):
+        result = train(model, data, exp.train, mask=mask, seed=seed, start_iteration=context.start_iteration,
+                       capture_at=context.capture_at, progress=progress)
+        if context.capture_at is not None:
+            context.rewind_point(result.captured_state)
+        return result
 
-    first = cache.cached({**base, "round": 0}, dense, where)
-    rounds = [Round(0, Mask(first["mask"]), first["result"], first["history"], first["final_state"])]
-    rewind_state, previous = first["rewind_state"], first
-    for r in range(1, imp.rounds + 1):
-        def compute(r=r, previous=previous) -> dict:
-            round_mask = next_mask(imp, model, previous["final_state"], Mask(previous["mask"]), r)
-            rewind.restore(model, rewind_state, round_mask)
-            result = train(model, data, exp.train, mask=round_mask, seed=seed,
-                           start_iteration=rewind_iteration, progress=progress)
-            return _payload(model, round_mask, result)
-
-        previous = cache.cached({**base, "round": r}, compute, where)
-        rounds.append(Round(r, Mask(previous["mask"]), previous["result"], previous["history"],
-                            previous["final_state"]))
-    return Ticket(rounds, init_state, rewind_state, rewind_iteration)
+    rounds = search.CacheRounds(cache or Cache(None), base, describe(exp.device))
+    return search.find_ticket(model, train_fn, imp, cache=rounds, names=names, iterations_per_epoch=ipe)
 
 
 def train_control(exp: Experiment, imp: IMPConfig, data: data_lib.Dataset, ticket: Ticket, round_index: int,
@@ -176,10 +88,10 @@ def train_control(exp: Experiment, imp: IMPConfig, data: data_lib.Dataset, ticke
             start = ticket.rewind_iteration
             rewind.restore(model, ticket.rewind_state, mask)
         result = train(model, data, exp.train, mask=mask, seed=seed, start_iteration=start, progress=progress)
-        return {k: v for k, v in _payload(model, mask, result).items() if k != "final_state"}  # nothing reads it
+        return _payload(model, mask, result)  # its final_state is 07's first copy of the random-mask control
 
     payload = cache.cached(key, compute, describe(exp.device))
-    return Round(round_index, Mask(payload["mask"]), payload["result"], payload["history"])
+    return Round(round_index, Mask(payload["mask"]), payload["result"], payload["history"], payload["final_state"])
 
 
 def nearest_round(rounds: list[Round], percent: float) -> Round:

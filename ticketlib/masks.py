@@ -30,7 +30,13 @@ def prunable_names(model: nn.Module) -> list[str]:
 
 
 class Mask(Mapping[str, torch.Tensor]):
-    """A validated mapping parameter-name -> bool tensor (True = kept)."""
+    """A validated mapping parameter-name -> bool tensor (True = kept).
+
+    Example:
+        >>> mask = Mask.ones_like(nn.Sequential(nn.Linear(4, 3), nn.ReLU(), nn.Linear(3, 2)))
+        >>> list(mask), mask.density()
+        (['0.weight', '2.weight'], 1.0)
+    """
 
     def __init__(self, tensors: Mapping[str, torch.Tensor]):
         self._tensors: dict[str, torch.Tensor] = {}
@@ -245,7 +251,22 @@ class MaskedOptimizer:
 
 
 def keep_pruned_at_zero(mask: Mask, model: nn.Module, optimizer: torch.optim.Optimizer) -> MaskedOptimizer:
-    """Keep the pruned weights at zero now and through every `optimizer.step()`; returns a handle with `.remove()`."""
+    """Keep the pruned weights at zero now and through every `optimizer.step()` (weights, gradients and state).
+
+    Args:
+        mask: which weights are kept.
+        model: the model `optimizer` trains.
+        optimizer: any torch optimizer over the model's parameters.
+
+    Returns:
+        A `MaskedOptimizer` handle; `.remove()` detaches it.
+
+    Example:
+        >>> net = nn.Linear(4, 2); opt = torch.optim.SGD(net.parameters(), lr=0.1, momentum=0.9)
+        >>> handle = keep_pruned_at_zero(Mask({"weight": torch.eye(2, 4, dtype=torch.bool)}), net, opt)
+        >>> int((net.weight != 0).sum()) <= 2
+        True
+    """
     return MaskedOptimizer(mask, model, optimizer)
 
 

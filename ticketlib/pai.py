@@ -102,7 +102,31 @@ def prune_at_init(model: nn.Module, method: str, density: float, iterations: int
                   scope: str = "global", kind: str = "exponential", batch: scores.Batch | None = None,
                   input_shape: tuple[int, ...] | None = None, seed: int = 0, mask: Mask | None = None,
                   stop: Callable[[Mask], bool] | None = None) -> Mask:
-    """The mask `method` chooses for `model` at `density` (default iterations: 100 for SynFlow, else 1)."""
+    """The mask `method` chooses for `model` at `density` (default iterations: 100 for SynFlow, else 1).
+
+    The pruning-at-initialisation entry point: score, threshold and repeat over an (exponential) schedule.
+
+    Args:
+        model: the untrained model.
+        method: "random", "magnitude", "snip", "grasp" or "synflow".
+        density: the share of weights kept, in (0, 1].
+        iterations: scoring rounds (SynFlow: 100).
+        scope: "global" or "layerwise".
+        kind: the schedule of intermediate densities ("exponential" or "linear").
+        batch: (x, y) for the data-dependent scores (SNIP, GraSP).
+        input_shape: one example's shape, for SynFlow's all-ones input.
+        seed: the random scorer's seed.
+        mask: start from this mask (default: dense over the prunable weights).
+        stop: stop early when it returns True for an intermediate mask.
+
+    Returns:
+        The `Mask`.
+
+    Example:
+        >>> net = nn.Sequential(nn.Flatten(), nn.Linear(16, 8), nn.ReLU(), nn.Linear(8, 2))
+        >>> round(prune_at_init(net, "synflow", 0.1, input_shape=(16,)).density(), 2)
+        0.1
+    """
     mask = Mask.ones_like(model) if mask is None else mask
     iterations = DEFAULT_ITERATIONS.get(method, 1) if iterations is None else iterations
     scorer = make_scorer(method, model, batch=batch, input_shape=input_shape, seed=seed)

@@ -11,8 +11,10 @@ import math
 from collections.abc import Mapping
 
 import torch
+from torch import nn
 
 from .masks import Mask
+from .models import output_layer_name
 
 SCOPES = ("layerwise", "global")
 
@@ -66,6 +68,22 @@ def prune(scores: Mapping[str, torch.Tensor], mask: Mask, fraction: float, scope
     remaining weights) together, the lowest scores first wherever they are.
     `overrides` gives layers their own rate, always applied layerwise (Frankle & Carbin prune
     the output layer at half rate); `ignore` lists layers left untouched.
+
+    Args:
+        scores: name -> score tensor (higher = more worth keeping), e.g. `scores.magnitude(model, mask)`.
+        mask: the current mask; only the weights it keeps compete.
+        fraction: the share of the remaining weights to prune, in [0, 1].
+        scope: "layerwise" or "global".
+        overrides: layer name -> its own rate (applied layerwise).
+        ignore: layers left as they are.
+
+    Returns:
+        The new `Mask`, with exactly the pruned counts above.
+
+    Example:
+        >>> mask = Mask({"w": torch.ones(4, dtype=torch.bool)})
+        >>> prune({"w": torch.tensor([3.0, 1.0, 2.0, 4.0])}, mask, 0.5)["w"].tolist()
+        [True, False, False, True]
     """
     if scope not in SCOPES:
         raise ValueError(f"scope must be one of {SCOPES}, got {scope!r}")
@@ -129,3 +147,16 @@ def expected_density(rounds: int, fraction: float, sizes: Mapping[str, int],
 def random_mask_like(mask: Mask, generator: torch.Generator) -> Mask:
     """A random mask with exactly the same number of kept weights in each layer."""
     return mask.shuffle_within_layers(generator)
+
+
+def resolve_overrides(model: nn.Module, overrides: Mapping[str, float]) -> dict[str, float]:
+    """Expand the aliases "conv" (every conv weight) and "output" (the output layer's weight).
+
+    Explicit layer names win over "conv", and "output" wins over both.
+    """
+    conv = [f"{n}.weight" for n, m in model.named_modules() if isinstance(m, nn.Conv2d)]
+    resolved = {name: overrides["conv"] for name in conv} if "conv" in overrides else {}
+    resolved.update({n: r for n, r in overrides.items() if n not in ("conv", "output")})
+    if "output" in overrides:
+        resolved[output_layer_name(model)] = overrides["output"]
+    return resolved

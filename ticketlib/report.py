@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from .cache import atomic_write
+from .contention import RULE
 
 
 def _plain(value: Any) -> Any:
@@ -174,6 +175,27 @@ def run_notes(records: list[dict], root: str | Path = ".") -> list[str]:
     return notes
 
 
+def timing_notes(records: list[dict]) -> list[str]:
+    """Per timing claim (`contention.TIMING_CLAIMS` or any claim carrying a contention summary): whether its
+    machine was quiet, by `contention`'s rule, in words."""
+    from .contention import TIMING_CLAIMS
+
+    notes = []
+    for record in records:
+        for claim in record["claims"]:
+            found = claim.get("contention")
+            if found is None and claim["id"] not in TIMING_CLAIMS:
+                continue
+            if found:
+                state, text = found["state"], found["text"]
+            elif claim.get("source") == "not judged":
+                state, text = "not judged", "nothing was timed to judge"
+            else:
+                state, text = "not measured", "contention not recorded (a record older than the contention rule)"
+            notes.append(f"{record['run']} {claim['id']}: {state} — {text}")
+    return notes
+
+
 def scorecard_markdown(records: list[dict], profile: str, root: str | Path = ".") -> str:
     """The scorecard: one row per claim, the verdict counts, the method, and per-run provenance notes."""
     from .claims import METHOD
@@ -183,6 +205,9 @@ def scorecard_markdown(records: list[dict], profile: str, root: str | Path = "."
              *markdown_table(claims_frame(records).replace({"verdict": {"fails": "**fails**",
                                                                         "inconclusive": "*inconclusive*"}})),
              "", f"Method: {METHOD}.", "", "Runs:", *(f"- {note}" for note in run_notes(records, root))]
+    timing = timing_notes(records)
+    if timing:
+        lines += ["", f"Timing claims, whether the machine was quiet ({RULE}):", *(f"- {note}" for note in timing)]
     return "\n".join(lines) + "\n"
 
 
@@ -213,6 +238,8 @@ def scorecard_html(records: list[dict], profile: str, run_dir: Path, root: str |
     figure = "<p><img src='summary.png' alt='estimates against thresholds' style='max-width:100%'></p>" \
         if (run_dir / "summary.png").exists() else ""
     notes = "".join(f"<li>{html.escape(note)}</li>" for note in run_notes(records, root))
+    timing = "".join(f"<li>{html.escape(note)}</li>" for note in timing_notes(records))
+    timing = f"<h2>Timing claims</h2><p>{html.escape(RULE)}.</p><ul>{timing}</ul>" if timing else ""
     files = "".join(f"<li>{html.escape(r['run'])}: " + ", ".join(
         f"<a href='{html.escape(r['run'] + ext)}'>{ext[1:]}</a>" for ext in (".html", ".ipynb", ".json")
         if (run_dir / f"{r['run']}{ext}").exists()) + "</li>" for r in records)
@@ -224,7 +251,7 @@ def scorecard_html(records: list[dict], profile: str, run_dir: Path, root: str |
             f"<title>ticketlib scorecard — {html.escape(profile)}</title><style>{style}</style></head><body>"
             f"<h1>Scorecard — profile {html.escape(profile)}</h1><p><b>{html.escape(counts(claims))}</b> across "
             f"{len(records)} run(s) (<a href='scorecard.md'>scorecard.md</a>).</p>{figure}{table}"
-            f"<h2>Method</h2><p>{html.escape(METHOD)}.</p><h2>Runs</h2><ul>{notes}</ul>"
+            f"<h2>Method</h2><p>{html.escape(METHOD)}.</p><h2>Runs</h2><ul>{notes}</ul>{timing}"
             f"<h2>Files</h2><ul>{files}</ul></body></html>")
 
 

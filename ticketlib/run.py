@@ -19,6 +19,7 @@ from pathlib import Path
 
 from . import __version__
 from .config import ParamError, resolve
+from .progress import Monitor, expected_units
 from .report import write_json
 
 LIBRARY = Path(__file__).resolve().parent
@@ -171,15 +172,20 @@ def execute(params_path: str | Path, out_root: str | Path = "runs", notebooks: s
     injected = {**params, "profile": profile, "run_name": run_name, "record_path": str(partial_record.resolve())}
     origin = provenance(params_path, notebook)  # hashed before the run: the files it ran, not later edits
     start = time.perf_counter()
-    papermill.execute_notebook(str(notebook), str(partial_notebook), parameters=injected,
-                               kernel_name=kernel_name, log_output=log_output, progress_bar=False,
-                               cwd=str(Path.cwd()))
+    with Monitor(run_name, record_path.with_name(f"{run_name}.units.jsonl"),
+                 expected_units(Path("results") / profile / f"{run_name}.json", record_path)
+                 ) as monitor:
+        papermill.execute_notebook(str(notebook), str(partial_notebook), parameters=injected,
+                                   kernel_name=kernel_name, log_output=log_output, progress_bar=False,
+                                   cwd=str(Path.cwd()))
     seconds = time.perf_counter() - start
+    units = monitor.units()
+    monitor.events.unlink(missing_ok=True)
     if not partial_record.exists():
         raise RuntimeError(f"{notebook} finished without saving its record (call record.save() last)")
     body = json.loads(partial_record.read_text())
     record = {"run": run_name, "notebook": str(notebook), "profile": profile, "params": params,
-              "provenance": origin, "seconds": round(seconds, 1), "device": origin["device"],
+              "provenance": origin, "seconds": round(seconds, 1), "units": units.as_record(), "device": origin["device"],
               "versions": origin["versions"], "metrics": body["metrics"], "claims": body["claims"]}
     if fixtures is not None:
         record["truncated"] = {"fixtures": str(fixtures), "overlay": truncate.overlay(notebook.stem, params, fixtures)}
@@ -187,6 +193,21 @@ def execute(params_path: str | Path, out_root: str | Path = "runs", notebooks: s
     partial_record.unlink()
     os.replace(partial_notebook, out_notebook)
     return record_path
+
+
+def compare_command(mine: Path, other: Path, full_table: bool) -> int:
+    """Print how `mine`'s verdicts compare with `other`'s; 0 always (a differing verdict is information), 2 when
+    either folder has no records."""
+    from .compare import load_records, summary, table
+
+    try:
+        a, b = load_records(mine), load_records(other)
+    except FileNotFoundError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    names = (str(mine), str(other))
+    print("\n".join(table(a, b, names)[0] if full_table else summary(a, b, names)))
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -205,6 +226,10 @@ def main(argv: list[str] | None = None) -> int:
     card_p = sub.add_parser("scorecard", help="write and print the scorecard of a runs/<profile> folder")
     card_p.add_argument("run_dir")
     card_p.add_argument("--no-html", action="store_true")
+    cmp_p = sub.add_parser("compare", help="compare a run folder's verdicts with another's (e.g. the published one)")
+    cmp_p.add_argument("mine", type=Path)
+    cmp_p.add_argument("other", type=Path)
+    cmp_p.add_argument("--table", action="store_true", help="every claim side by side, not only the differences")
     pub_p = sub.add_parser("publish", help="copy a complete, current run into results/<profile>/ and the README")
     pub_p.add_argument("--profile", default="cpu")
     pub_p.add_argument("--runs", default="runs", help="runs root (default: runs)")
@@ -216,6 +241,8 @@ def main(argv: list[str] | None = None) -> int:
 
         print(scorecard(args.run_dir, html_pages=not args.no_html))
         return 0
+    if args.command == "compare":
+        return compare_command(args.mine, args.other, args.table)
     if args.command == "publish":
         from .publish import PublishError, publish
 

@@ -6,6 +6,11 @@ weights, gradients, train/eval mode and BatchNorm statistics. The data-driven sc
 (SNIP, GraSP) and SynFlow never write into the model: they evaluate it with
 `torch.func.functional_call` on substituted tensors (the masked weights, or SynFlow's
 |θ| copies), so there is nothing to restore and no deepcopy per call.
+
+Example:
+    >>> net = nn.Linear(3, 2); mask = Mask.ones_like(net)
+    >>> magnitude(net, mask)["weight"].equal(net.weight.detach().abs())
+    True
 """
 from __future__ import annotations
 
