@@ -78,9 +78,16 @@ def _deployment(p: Mapping) -> dict:
             "conv_percents": []}
 
 
+def _stability(p: Mapping) -> dict:
+    """07: the CNN's copies ~6 iterations from k in {0, 2}, 3 points on the path (01's file is truncated too)."""
+    return {"cnn_batch_size": 8, "cnn_train_size": 64, "cnn_val_size": 16, "cnn_test_size": 32,
+            "cnn_duration": "6it", "cnn_eval_every": "3it", "cnn_milestones": ["3it"] if p.get("cnn_milestones") else [],
+            "rewind_points": ["0it", "2it"], "points": 3}
+
+
 OVERLAYS: dict[str, Callable[[Mapping], dict]] = {
     "01_imp": _imp, "02_conservation": _conservation, "04_early_tickets": _earlybird, "05_anatomy": _anatomy,
-    "06_deployment": _deployment}
+    "06_deployment": _deployment, "07_stability": _stability}
 
 
 def overlay(notebook: str, params: Mapping, fixtures: Path | None = None) -> dict[str, Any]:
