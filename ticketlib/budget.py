@@ -96,9 +96,20 @@ def _anatomy_work(p: Mapping) -> list[tuple[StepKind, int]]:
     return [_cnn(p, len(p["seeds"]) * trainings)]
 
 
+def _stability_work(p: Mapping) -> list[tuple[StepKind, int]]:
+    """07's CNN: per seed one dense run, then two copies of the dense network and of its subnetwork from each k
+    (counted as whole runs: an upper bound). LeNet's second copies follow 01's file and are not counted here
+    (10k-50k LeNet iterations each: minutes on a GPU)."""
+    examples = p["cnn_train_size"] or TRAIN_SET[p["cnn_dataset"]] - int(p.get("cnn_val_size") or 5000)
+    trainings = len(p["seeds"]) * (1 + 4 * len(p["rewind_points"]))
+    kind = StepKind(p["cnn_model"], p["cnn_dataset"], p["cnn_batch_size"])
+    return [(kind, trainings * _steps(p["cnn_duration"], examples, p["cnn_batch_size"]))]
+
+
 WORK: dict[str, Callable[[Mapping], list[tuple[StepKind, int]]]] = {
     "01_imp": _imp_work, "02_conservation": _conservation_work, "03_bert_transfer": _bert_work,
-    "04_early_tickets": _earlybird_work, "05_anatomy": _anatomy_work, "06_deployment": lambda p: []}
+    "04_early_tickets": _earlybird_work, "05_anatomy": _anatomy_work, "06_deployment": lambda p: [],
+    "07_stability": _stability_work}
 
 
 def work(notebook: str, params: Mapping) -> list[tuple[StepKind, int]]:
