@@ -107,7 +107,7 @@ def test_imp_rounds_prune_exact_original_fractions_globally_and_rewind_bit_exact
     # The round-3 unit rewound to the pre-trained weights: kept weights equal them bit-exactly after a rebuild,
     # and training moved them (so the equality is not trivial).
     pre = setup.build_model(task, 0).state_dict()
-    run = bert_tickets.finetune(setup, task, rounds[3].mask, seed=0)
+    run = bert_tickets.finetune(setup, task, rounds[3].mask, seed=0, keep_trained=True)
     rebuilt = setup.build_model(task, 0)
     rounds[3].mask.apply(rebuilt)
     state = rebuilt.state_dict()
@@ -291,8 +291,8 @@ def test_bf16_autocast_trains_fp32_weights_and_holds_the_mask(task) -> None:
     cfg = TrainConfig(optimizer="adamw", lr=1e-3, batch_size=16, duration="1ep", eval_every="1ep")
     setup = bert_tickets.BertSetup(cfg, config=TINY, precision="bf16", device="cpu")
     mask = bert_tickets.one_shot_mask(setup, task, 0.5)
-    run = bert_tickets.finetune(setup, task, mask, seed=0, progress=False)
-    assert all(t.dtype == torch.float32 and torch.all(t[~mask[n]] == 0) for n, t in run.trained.items())
+    run = bert_tickets.finetune(setup, task, mask, seed=0, progress=False, keep_trained=True)
+    assert run.trained and all(t.dtype == torch.float32 and torch.all(t[~mask[n]] == 0) for n, t in run.trained.items())
     assert 0.0 <= run.test_accuracy <= 1.0
 
 
