@@ -876,8 +876,8 @@ def check_bert_params(p: Mapping) -> list[str]:
                       f"claim_sparsity {p['claim_sparsity']:g}")
     from .text import size_problems  # GLUE's split sizes are known before anything downloads
 
-    if p.get("glue", "nyu-mll/glue") == "nyu-mll/glue":
-        errors += size_problems(p["tasks"], {part: p[f"{part}_size"] for part in ("train", "val", "test")})
+    if p.get("glue", "nyu-mll/glue") == "nyu-mll/glue" and "tasks" in p:
+        errors += size_problems(p["tasks"], {part: p.get(f"{part}_size") for part in ("train", "val", "test")})
     return errors
 
 
