@@ -126,7 +126,9 @@ def _slurm(calls: list[tuple], workers: int, threads: int) -> list[tuple]:
     cluster = env("TICKETLIB_SLURM_CLUSTER") or None
     executor = submitit.AutoExecutor(folder=str(folder), cluster=cluster)
     options: dict[str, Any] = {"timeout_min": int(env("TICKETLIB_SLURM_TIMEOUT_MIN", str(SLURM_TIMEOUT_MIN))),
-                               "cpus_per_task": int(env("TICKETLIB_SLURM_CPUS", str(SLURM_CPUS)))}
+                               # submitit's local mode runs on this host: its share of the cores, as before
+                               "cpus_per_task": threads if cluster == "local"
+                               else int(env("TICKETLIB_SLURM_CPUS", str(SLURM_CPUS)))}
     if env("TICKETLIB_SLURM_GPUS"):
         options["gpus_per_node"] = int(env("TICKETLIB_SLURM_GPUS"))
     if env("TICKETLIB_SLURM_PARTITION"):
