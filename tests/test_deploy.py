@@ -477,3 +477,12 @@ def test_deployment_params_checks() -> None:
                latency_repeats=1, moderate_percent=100.0)
     errors = claims.check_deployment_params(bad)
     assert len(errors) == 5 and "'imp_params'" in errors[0] and "01_imp" in errors[0]
+
+
+def test_storage_checks_fail_on_one_bad_ticket() -> None:
+    from ticketlib import deploy as d
+
+    good = [{"bit_exact": True}, {"bit_exact": True}]
+    assert d.storage_checks(good, [True, True]) == {"round_trip_bit_exact": True, "pruned_weights_exactly_zero": True}
+    assert d.storage_checks(good + [{"bit_exact": False}], [True])["round_trip_bit_exact"] is False
+    assert d.storage_checks(good, [True, False])["pruned_weights_exactly_zero"] is False

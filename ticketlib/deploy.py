@@ -265,6 +265,12 @@ def pruned_exactly_zero(state: Mapping[str, torch.Tensor], mask: Mask) -> bool:
     return all(bool((state[name][~keep] == 0).all()) for name, keep in mask.items())
 
 
+def storage_checks(storage: list[dict], zero_pruned: list[bool]) -> dict[str, bool]:
+    """06's identity checks over every stored ticket: each reloaded bit for bit, each pruned weight exactly zero."""
+    return {"round_trip_bit_exact": all(bool(r["bit_exact"]) for r in storage),
+            "pruned_weights_exactly_zero": all(zero_pruned)}
+
+
 def stored_ticket(model: nn.Module, mask: Mask, fresh: nn.Module, folder: str | Path) -> dict:
     """`storage` of a ticket, plus `bit_exact`: whether its compact file reloads into `fresh` (the same
     architecture, which then holds the reload) as the same mask and the same tensors, bit for bit."""

@@ -16,7 +16,7 @@ import tempfile
 from pathlib import Path
 
 from .report import claims_frame, counts, export_html, load_records, markdown_table, write_scorecard
-from .run import stale_reasons
+from .staleness import stale_reasons
 
 START, END = "<!-- scorecard:start -->", "<!-- scorecard:end -->"
 

@@ -154,7 +154,7 @@ def markdown_table(frame) -> list[str]:
 def run_notes(records: list[dict], root: str | Path = ".") -> list[str]:
     """Per run: wall time, device, CPU capability / oneDNN ISA / threads, and whether it is current;
     then a warning when the records came from different CPU capabilities."""
-    from .run import stale_reasons
+    from .staleness import stale_reasons
 
     notes, capabilities = [], {}
     for record in records:

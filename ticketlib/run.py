@@ -7,7 +7,6 @@ the failed copy stays for reading, and finished training units stay in the cache
 """
 from __future__ import annotations
 
-import hashlib
 import importlib.util
 import json
 import os
@@ -21,8 +20,8 @@ from . import __version__
 from .config import ParamError, resolve
 from .progress import Monitor, expected_units
 from .report import write_json
+from .staleness import LIBRARY, library_sha256, sha256_file, stale_reasons  # noqa: F401 (run.stale_reasons)
 
-LIBRARY = Path(__file__).resolve().parent
 
 
 def run_paths(params_path: str | Path, out_root: str | Path = "runs") -> tuple[str, str, Path, Path]:
@@ -49,19 +48,6 @@ def device_name() -> str:
     import torch
 
     return f"cuda ({torch.cuda.get_device_name(0)})" if torch.cuda.is_available() else f"cpu ({os.cpu_count()} cores)"
-
-
-def sha256_file(path: str | Path) -> str:
-    """sha256 of a file's bytes."""
-    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
-
-
-def library_sha256(library: str | Path = LIBRARY) -> str:
-    """sha256 over the sorted names and contents of the library's `*.py` files (staleness of every run)."""
-    digest = hashlib.sha256()
-    for path in sorted(Path(library).glob("*.py")):
-        digest.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
-    return digest.hexdigest()
 
 
 def git_state(repo: str | Path) -> tuple[str | None, bool | None]:
@@ -111,24 +97,6 @@ def provenance(params_path: str | Path, notebook: str | Path, library: str | Pat
             "library_sha256": library_sha256(library), "commit": commit, "dirty": dirty,
             "versions": versions(), "device": device_name(), "threads": torch.get_num_threads(), "cpu": cpu_info(),
             "policy": set_policy()}
-
-
-def stale_reasons(record: dict, root: str | Path = ".") -> list[str]:
-    """Why a record no longer matches the files under `root` it came from ([] when it is current):
-    its params file (params/<profile>/<run>.yaml), its notebook (notebooks/<name>) or the library changed."""
-    root, found = Path(root), record.get("provenance") or {}
-    if not found.get("params_sha256"):
-        return ["no provenance recorded"]
-    files = {"params": root / "params" / record["profile"] / f"{record['run']}.yaml",
-             "notebook": root / "notebooks" / Path(record["notebook"]).name}
-    reasons = [f"{what} {'changed' if path.exists() else 'file gone'}" for what, path in files.items()
-               if not path.exists() or sha256_file(path) != found[f"{what}_sha256"]]
-    if library_sha256(root / "ticketlib") != found.get("library_sha256"):
-        reasons.append("library changed")
-    return reasons
-
-
-TRAINS_IN_NOTEBOOK = ("02_conservation", "03_bert_transfer", "04_early_tickets", "06_deployment")
 
 
 def check_environment(params: dict, notebook: str | None = None) -> None:
