@@ -24,7 +24,7 @@ from .experiment import RANDOM_MASK_SEED_OFFSET
 from .imp import IMPConfig, Round
 from .masks import Mask, full_weights, kept_values
 from .text import TextSplit, TextTask
-from .train import TrainConfig, TrainResult, batch_order, train
+from .train import TrainConfig, TrainResult, epoch_batches, train
 
 
 # --- the setup: what is fine-tuned, and how -------------------------------------------
@@ -113,20 +113,6 @@ def evaluate(model: nn.Module, split: TextSplit, batch_size: int = 128, precisio
         count += len(target)
     model.train(was_training)
     return loss / max(count, 1), correct / max(count, 1)
-
-
-def epoch_batches(lengths: Tensor, batch_size: int, seed: int, epoch: int, bucket_batches: int = 0) -> list[Tensor]:
-    """The batches of one epoch, a function of (seed, epoch) only: a seeded shuffle, then, with
-    `bucket_batches` > 0, each run of that many batches sorted by length and the batches shuffled again."""
-    order = batch_order(len(lengths), batch_size, seed, epoch)
-    if bucket_batches > 0:
-        size = bucket_batches * batch_size
-        order = torch.cat([chunk[torch.argsort(lengths[chunk], stable=True)] for chunk in order.split(size)])
-    batches = list(order.split(batch_size))
-    if bucket_batches > 0:
-        shuffle = torch.randperm(len(batches), generator=torch.Generator().manual_seed(seed * 100_003 + epoch + 1))
-        batches = [batches[i] for i in shuffle.tolist()]
-    return batches
 
 
 class TextBatches:

@@ -274,3 +274,16 @@ class _Freezer:
     def remove(self) -> None:
         self.handle.remove()
 
+
+def epoch_batches(lengths: Tensor, batch_size: int, seed: int, epoch: int, bucket_batches: int = 0) -> list[Tensor]:
+    """The batches of one epoch, a function of (seed, epoch) only: a seeded shuffle, then, with
+    `bucket_batches` > 0, each run of that many batches sorted by length and the batches shuffled again."""
+    order = batch_order(len(lengths), batch_size, seed, epoch)
+    if bucket_batches > 0:
+        size = bucket_batches * batch_size
+        order = torch.cat([chunk[torch.argsort(lengths[chunk], stable=True)] for chunk in order.split(size)])
+    batches = list(order.split(batch_size))
+    if bucket_batches > 0:
+        shuffle = torch.randperm(len(batches), generator=torch.Generator().manual_seed(seed * 100_003 + epoch + 1))
+        batches = [batches[i] for i in shuffle.tolist()]
+    return batches
