@@ -99,6 +99,10 @@ def provenance(params_path: str | Path, notebook: str | Path, library: str | Pat
             "policy": set_policy()}
 
 
+# notebooks that train in their own process (not only through execute.map_units): never from a submit-only host
+TRAINS_IN_NOTEBOOK = ("02_conservation", "03_bert_transfer", "04_early_tickets", "06_deployment")
+
+
 def check_environment(params: dict, notebook: str | None = None) -> None:
     """Fail before the notebook starts when this machine lacks what the params ask for: a CUDA GPU
     (`device: cuda`) or the package of a distributed `executor` (dask, slurm). A host without a GPU may submit

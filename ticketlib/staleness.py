@@ -37,6 +37,3 @@ def stale_reasons(record: dict, root: str | Path = ".") -> list[str]:
     if library_sha256(root / "ticketlib") != found.get("library_sha256"):
         reasons.append("library changed")
     return reasons
-
-
-TRAINS_IN_NOTEBOOK = ("02_conservation", "03_bert_transfer", "04_early_tickets", "06_deployment")
