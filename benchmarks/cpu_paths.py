@@ -26,9 +26,9 @@ def _lenet_round(iterations: int = 1000) -> float:
     """Seconds per 1000 iterations of a masked LeNet-300-100 round (01, 05), one thread as in their workers."""
     import torch
 
-    from ticketlib import imp
-    from ticketlib.masks import Mask
-    from ticketlib.train import TrainConfig, train
+    from ticketlib.studies.imp import study as imp
+    from ticketlib.core.masks import Mask
+    from ticketlib.core.train import TrainConfig, train
 
     torch.set_num_threads(1)
     exp = imp.Experiment("lenet_300_100", "mnist", TrainConfig(duration=f"{iterations}it", eval_every=f"{iterations}it"))
@@ -43,8 +43,9 @@ def _vgg16_synflow(iterations: int = 5) -> float:
     """Seconds per SynFlow iteration (scoring and thresholding) on the full VGG-16 at init (02)."""
     import torch
 
-    from ticketlib import models, pai
-    from ticketlib.masks import Mask
+    from ticketlib.core import models
+    from ticketlib.studies.conservation import study as pai
+    from ticketlib.core.masks import Mask
 
     torch.manual_seed(0)
     net = models.build("vgg16", (1, 32, 32), 10)
@@ -60,8 +61,8 @@ def _minilm_step(precision: str, steps: int = 6) -> float:
     import torch
     import torch.nn.functional as F
 
-    from ticketlib import bert_tickets
-    from ticketlib.train import TrainConfig, make_optimizer
+    from ticketlib.studies.bert_transfer import study as bert_tickets
+    from ticketlib.core.train import TrainConfig, make_optimizer
 
     setup = bert_tickets.BertSetup(TrainConfig(optimizer="adamw", lr=5e-5, batch_size=32), pooling="mean",
                            precision=precision, device="cpu")
@@ -92,8 +93,8 @@ def _vgg11_epoch(images: int = 2048) -> float:
     import torch
     import torch.nn.functional as F
 
-    from ticketlib import models
-    from ticketlib.train import TrainConfig, make_optimizer
+    from ticketlib.core import models
+    from ticketlib.core.train import TrainConfig, make_optimizer
 
     torch.manual_seed(0)
     net = models.build("vgg11", (1, 28, 28), 10, width=0.125)
@@ -135,7 +136,7 @@ def measure_in_child(unit: str, env_extra: dict[str, str]) -> dict:
 def child(unit: str) -> None:
     import torch
 
-    from ticketlib import contention
+    from ticketlib.infra import contention
 
     with contention.Monitor() as load:
         seconds = UNITS[unit][0]()
@@ -152,7 +153,7 @@ def main() -> None:
     if args.child:
         child(args.child)
         return
-    from ticketlib import contention
+    from ticketlib.infra import contention
 
     print(f"{'unit':<28} {'default':>10} {'avx2':>10} {'avx2/default':>13}   capabilities")
     for unit in args.units:

@@ -14,7 +14,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from ticketlib.compare import load_records, table
+from ticketlib.runner.compare import load_records, table
 
 
 def main() -> int:

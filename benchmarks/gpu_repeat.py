@@ -7,10 +7,14 @@ import sys
 
 import torch
 
-from ticketlib import bert, bert_tickets, experiment, imp, text
-from ticketlib.cache import Cache
-from ticketlib.device import resolve_precision
-from ticketlib.train import TrainConfig
+from ticketlib.core import bert
+from ticketlib.studies.bert_transfer import study as bert_tickets
+from ticketlib.core import experiment
+from ticketlib.studies.imp import study as imp
+from ticketlib.core import text
+from ticketlib.infra.cache import Cache
+from ticketlib.infra.device import resolve_precision
+from ticketlib.core.train import TrainConfig
 
 
 def same(a: dict, b: dict) -> bool:

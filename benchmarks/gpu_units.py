@@ -16,8 +16,11 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from ticketlib import budget, config, data, models
-from ticketlib.device import resolve_precision, set_policy
+from ticketlib.runner import budget
+from ticketlib.runner import config
+from ticketlib.core import data
+from ticketlib.core import models
+from ticketlib.infra.device import resolve_precision, set_policy
 
 
 def steps_per_second(step, warmup: int = 3, seconds: float = 2.0) -> float:

@@ -26,8 +26,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ticketlib import contention, models, pruning, scores
-from ticketlib.masks import Mask, keep_pruned_at_zero
+from ticketlib.infra import contention
+from ticketlib.core import models
+from ticketlib.core import pruning
+from ticketlib.core import scores
+from ticketlib.core.masks import Mask, keep_pruned_at_zero
 
 CASES = [("lenet_300_100", (1, 28, 28), 20), ("conv2", (3, 32, 32), 3)]  # model, input, steps per timed block
 OPTIMIZERS = {"adam": {}, "adam fused": {"fused": True}}

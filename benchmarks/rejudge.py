@@ -16,42 +16,48 @@ from pathlib import Path
 
 import yaml
 
-from ticketlib import claims
-from ticketlib.claims import Verdict
+pass  # (import moved)
+from ticketlib.studies.anatomy import claims as anatomy_claims
+from ticketlib.studies.bert_transfer import claims as bert_transfer_claims
+from ticketlib.studies.conservation import claims as conservation_claims
+from ticketlib.studies.deployment import claims as deployment_claims
+from ticketlib.studies.early_tickets import claims as early_tickets_claims
+from ticketlib.studies.imp import claims as imp_claims
+from ticketlib.verdicts.engine import Verdict
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
 def _imp(record: dict) -> list[Verdict]:
     p, m = record["params"], record["metrics"]
-    return claims.imp_claims(m["runs"], p["model"], p["dataset"], m["judged_accuracy"], step_schedule=bool(p["milestones"]))
+    return imp_claims.imp_claims(m["runs"], p["model"], p["dataset"], m["judged_accuracy"], step_schedule=bool(p["milestones"]))
 
 
 def _conservation(record: dict) -> list[Verdict]:
     p, m = record["params"], record["metrics"]
     accuracy = m["judged_accuracy"]
-    return [claims.conservation_law(m["conservation_spread"], m["synflow_shift_share"], p["collapse_model"]),
-            claims.synflow_max_critical_compression(m["critical_log10_compression"],
+    return [conservation_claims.conservation_law(m["conservation_spread"], m["synflow_shift_share"], p["collapse_model"]),
+            conservation_claims.synflow_max_critical_compression(m["critical_log10_compression"],
                                                     f"synflow ({p['synflow_iterations']} it.)",
                                                     ["random", "magnitude", "snip", "grasp"],
                                                     m["max_log10_compression"], p["collapse_model"], p["dataset"]),
-            claims.iteration_avoids_collapse(m["imp_versus_one_shot"], m["one_shot_trained_critical_compression"],
+            conservation_claims.iteration_avoids_collapse(m["imp_versus_one_shot"], m["one_shot_trained_critical_compression"],
                                              p["model"]),
-            claims.synflow_wins_at_high_compression(m["runs"], max(p["compressions"]), m["chance_accuracy"], accuracy),
-            claims.shuffle_does_not_hurt(m["runs"], p["control_compression"], list(p["control_methods"]), accuracy)]
+            conservation_claims.synflow_wins_at_high_compression(m["runs"], max(p["compressions"]), m["chance_accuracy"], accuracy),
+            conservation_claims.shuffle_does_not_hurt(m["runs"], p["control_compression"], list(p["control_methods"]), accuracy)]
 
 
 def _bert(record: dict) -> list[Verdict]:
     p, m = record["params"], record["metrics"]
     targets = {r["target"] for r in m["transfer_runs"]}
-    return claims.bert_claims(m["runs"], m["transfer_runs"], p["tasks"][0], p["claim_sparsity"],
+    return bert_transfer_claims.bert_claims(m["runs"], m["transfer_runs"], p["tasks"][0], p["claim_sparsity"],
                               [t for t in p["tasks"] if t in targets])
 
 
 def _earlybird(record: dict) -> list[Verdict]:
     p, m = record["params"], record["metrics"]
     judged = [r for r in m["pipelines"] if r["ratio"] == p["latency_ratio_p"]]
-    return claims.earlybird_claims(m["detected_epoch"], m["epochs"], judged, m["latency_seconds"], p["early_fraction"],
+    return early_tickets_claims.earlybird_claims(m["detected_epoch"], m["epochs"], judged, m["latency_seconds"], p["early_fraction"],
                                    p["cost_ratio"], bool(p["milestones"]), p["latency_ratio_p"])
 
 
@@ -59,18 +65,18 @@ def _anatomy(record: dict) -> list[Verdict]:
     p, m = record["params"], record["metrics"]
     percents = {int(k): float(v) for k, v in m["percent_remaining"].items()}
     claim_round = min(percents, key=lambda r: abs(math.log(percents[r] / p["claim_level"])))
-    return claims.anatomy_claims(m["runs"], m["supermasks"], claim_round, percents[claim_round], p["model"],
+    return anatomy_claims.anatomy_claims(m["runs"], m["supermasks"], claim_round, percents[claim_round], p["model"],
                                  p["dataset"])
 
 
 def _deployment(record: dict) -> list[Verdict]:
     p, m = record["params"], record["metrics"]
     imp_params = yaml.safe_load((ROOT / p["imp_params"]).read_text())  # 06 reuses the tickets of this 01 run
-    return [claims.compact_ticket_claim(m["storage"], m["sparsest_matching_round"], imp_params["model"],
+    return [deployment_claims.compact_ticket_claim(m["storage"], m["sparsest_matching_round"], imp_params["model"],
                                         imp_params["dataset"]),
-            *claims.sparse_latency_claims(m["latency"], m["sparsest_round"], m["moderate_round"],
+            *deployment_claims.sparse_latency_claims(m["latency"], m["sparsest_round"], m["moderate_round"],
                                           max(p["batch_sizes"]), p["claim_threads"], m["crossover"]),
-            claims.slim_latency_claim(m["latency"], p["slim_ratio"], sorted(p["batch_sizes"]), p["claim_threads"])]
+            deployment_claims.slim_latency_claim(m["latency"], p["slim_ratio"], sorted(p["batch_sizes"]), p["claim_threads"])]
 
 
 REJUDGE: dict[str, Callable[[dict], list[Verdict]]] = {

@@ -18,14 +18,17 @@ import time
 import torch
 import torch.nn.functional as F
 
-from ticketlib import contention, models, pai, scores
-from ticketlib.masks import Mask
+from ticketlib.infra import contention
+from ticketlib.core import models
+from ticketlib.studies.conservation import study as pai
+from ticketlib.core import scores
+from ticketlib.core.masks import Mask
 
 
 def scoring_batch(per_class: int) -> scores.Batch:
     """A balanced MNIST batch padded to 32x32, or random images if MNIST is not installed."""
     try:
-        from ticketlib import data
+        from ticketlib.core import data
 
         mnist = data.pad_images(data.load("mnist", val_size=1000), 32)
         return scores.balanced_batch(mnist.train, per_class, seed=0)

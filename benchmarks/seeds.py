@@ -24,9 +24,9 @@ def one_training(seed: int, iterations: int, threads: int) -> float:
     (a worker loads its own copy, as the studies' workers do)."""
     import torch
 
-    from ticketlib import imp
-    from ticketlib.masks import Mask
-    from ticketlib.train import TrainConfig, train
+    from ticketlib.studies.imp import study as imp
+    from ticketlib.core.masks import Mask
+    from ticketlib.core.train import TrainConfig, train
 
     torch.set_num_threads(threads)
     start = time.perf_counter()
@@ -40,7 +40,7 @@ def one_training(seed: int, iterations: int, threads: int) -> float:
 
 def k_seeds(k: int, iterations: int) -> float:
     """Wall seconds for k seeds: in-process on every core for k = 1, else the workers the studies use."""
-    from ticketlib import cores
+    from ticketlib.infra import cores
 
     if k == 1:
         return one_training(0, iterations, cores.available())
@@ -57,7 +57,7 @@ def main() -> None:
     parser.add_argument("--iterations", type=int, default=2000)
     parser.add_argument("--seeds", type=int, nargs="*", default=[1, 2, 3, 4])
     args = parser.parse_args()
-    from ticketlib import cores
+    from ticketlib.infra import cores
 
     print(f"{cores.available()} cores; LeNet-300-100, {args.iterations} masked Adam iterations per seed")
     base = None

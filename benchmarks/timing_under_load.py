@@ -18,7 +18,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from ticketlib.contention import TIMING_CLAIMS
+from ticketlib.infra.contention import TIMING_CLAIMS
 
 ROOT = Path(__file__).resolve().parents[1]
 

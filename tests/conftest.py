@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from ticketlib.data import Dataset, Split
+from ticketlib.core.data import Dataset, Split
 
 
 def synthetic_dataset(n_train: int = 240, n_val: int = 60, n_test: int = 60, shape: tuple = (1, 4, 4),

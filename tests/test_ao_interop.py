@@ -5,9 +5,10 @@ import torch
 from torch import nn
 from torch.ao.pruning import WeightNormSparsifier
 
-from ticketlib import from_ao, to_ao
-from ticketlib.ao_interop import squash
-from ticketlib.masks import Mask
+from ticketlib import from_ao
+from ticketlib import to_ao
+from ticketlib.core.ao_interop import squash
+from ticketlib.core.masks import Mask
 
 
 def net() -> nn.Module:

@@ -3,11 +3,15 @@
 import pytest
 import torch
 
-from ticketlib import bert, bert_tickets, device, pruning, text
-from ticketlib.cache import Cache
-from ticketlib.imp import IMPConfig
-from ticketlib.masks import Mask
-from ticketlib.train import TrainConfig
+from ticketlib.core import bert
+from ticketlib.studies.bert_transfer import study as bert_tickets
+from ticketlib.infra import device
+from ticketlib.core import pruning
+from ticketlib.core import text
+from ticketlib.infra.cache import Cache
+from ticketlib.studies.imp.study import IMPConfig
+from ticketlib.core.masks import Mask
+from ticketlib.core.train import TrainConfig
 
 pytest.importorskip("transformers")
 
@@ -312,7 +316,7 @@ def _mask(**layers) -> Mask:
 
 
 def test_transfer_source_masks_take_the_nearest_round_then_a_random_mask_of_its_density() -> None:
-    from ticketlib.imp import Round
+    from ticketlib.studies.imp.study import Round
 
     def rounds(half: list[int]) -> list:
         return [Round(0, _mask(a=[1, 1, 1, 1], b=[1, 1, 1, 1]), {}, []),
@@ -362,7 +366,7 @@ def test_mask_overlap_is_the_pairwise_hamming_distance_in_percent() -> None:
 def test_mask_fit_diagnostics_hand_computed(monkeypatch) -> None:
     from types import SimpleNamespace
 
-    from ticketlib.imp import Round
+    from ticketlib.studies.imp.study import Round
 
     own = {0: 0.75, 1: 0.5, 2: 0.625}  # each seed's ticket at 50%: its own accuracy
     ticket = {s: _mask(w=[1, 1, 0, 0]) if s == 0 else _mask(w=[0, 1, 1, 0]) if s == 1 else _mask(w=[0, 0, 1, 1])

@@ -4,7 +4,8 @@ from pathlib import Path
 
 import pytest
 
-from ticketlib import budget, config
+from ticketlib.runner import budget
+from ticketlib.runner import config
 
 
 def test_vgg16_imp_steps_follow_its_params() -> None:

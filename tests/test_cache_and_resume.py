@@ -6,9 +6,9 @@ import warnings
 import pytest
 import torch
 
-from ticketlib import imp
-from ticketlib.cache import Cache, canonical, config_hash
-from ticketlib.train import TrainConfig
+from ticketlib.studies.imp import study as imp
+from ticketlib.infra.cache import Cache, canonical, config_hash
+from ticketlib.core.train import TrainConfig
 
 CONFIG = {"unit": "imp_round", "seed": 0, "lr": 1.2e-3, "names": None, "steps": ["500it", "2ep"],
           "nested": {"b": 1, "a": (2, 3)}}

@@ -7,9 +7,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ticketlib import checks, search
-from ticketlib.checks import TicketCheckError, check_density, check_ticket, target_kept
-from ticketlib.masks import Mask
+from ticketlib.core import checks
+from ticketlib.core import search
+from ticketlib.core.checks import TicketCheckError, check_density, check_ticket, target_kept
+from ticketlib.core.masks import Mask
 
 
 class Net(nn.Module):

@@ -3,8 +3,8 @@
 import json
 from pathlib import Path
 
-from ticketlib import compare
-from ticketlib.run import main
+from ticketlib.runner import compare
+from ticketlib.runner.run import main
 
 
 def record(capability: str, verdicts: dict[str, str], run: str = "01_imp") -> dict:

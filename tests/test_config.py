@@ -7,8 +7,8 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from ticketlib import config
-from ticketlib.config import ParamError, notebook_for, notebook_parameters, resolve
+from ticketlib.runner import config
+from ticketlib.runner.config import ParamError, notebook_for, notebook_parameters, resolve
 
 ROOT = Path(__file__).resolve().parents[1]
 

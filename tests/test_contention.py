@@ -11,8 +11,16 @@ from pathlib import Path
 import pytest
 import torch
 
-from ticketlib import cache, claims, contention, deploy, earlybird, report
-from ticketlib.contention import QUIET_CORES, Window
+from ticketlib.core import cost
+from ticketlib.studies.deployment import study as deployment
+from ticketlib.studies.deployment import claims as deployment_claims
+from ticketlib.studies.early_tickets import claims as early_tickets_claims
+from ticketlib.verdicts import engine
+from ticketlib.infra import cache
+from ticketlib.infra import contention
+from ticketlib.studies.early_tickets import study as earlybird
+from ticketlib.runner import report
+from ticketlib.infra.contention import QUIET_CORES, Window
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "benchmarks"))
@@ -89,15 +97,15 @@ def latency_rows(load: Window | None, fast: bool = True) -> list[dict]:
 
 
 def test_quiet_timings_are_judged_and_say_so() -> None:
-    v = claims.slim_latency_claim(latency_rows(QUIET), 0.5, [1, 8], 1)
+    v = deployment_claims.slim_latency_claim(latency_rows(QUIET), 0.5, [1, 8], 1)
     assert v.verdict == "holds" and "machine quiet" in v.measured and v.contention["state"] == "quiet"
-    v = claims.slim_latency_claim(latency_rows(QUIET, fast=False), 0.5, [1, 8], 1)
+    v = deployment_claims.slim_latency_claim(latency_rows(QUIET, fast=False), 0.5, [1, 8], 1)
     assert v.verdict == "fails"  # quiet and slower: a real failure
 
 
 def test_busy_timings_are_inconclusive_measured_under_load() -> None:
     for fast in (True, False):  # neither a hold nor a failure survives a busy machine
-        v = claims.slim_latency_claim(latency_rows(BUSY, fast), 0.5, [1, 8], 1)
+        v = deployment_claims.slim_latency_claim(latency_rows(BUSY, fast), 0.5, [1, 8], 1)
         assert v.verdict == "inconclusive" and "measured under load (other processes 50% of 2 core(s)" in v.measured
         assert v.contention["state"] == "busy" and all(p["contention"]["state"] == "busy" for p in v.parts)
         assert v.to_dict()["contention"]["window"]["others_cores"] == pytest.approx(1.0)
@@ -112,18 +120,18 @@ def test_busy_then_quiet_on_retry_is_judged_on_the_quiet_attempt() -> None:
     rows, found = contention.retimed(lambda: attempt_rows(*next(tries)))
     for r in rows:
         r["contention"] = found.record(f"{r['form']}{r['batch']}")
-    v = claims.slim_latency_claim(rows, 0.5, [1, 8], 1)
+    v = deployment_claims.slim_latency_claim(rows, 0.5, [1, 8], 1)
     assert found.kept == 1 and v.verdict == "holds" and "machine quiet" in v.measured
 
 
 def test_unrecorded_contention_is_judged_as_before_and_labelled() -> None:
-    v = claims.slim_latency_claim(latency_rows(None), 0.5, [1, 8], 1)
+    v = deployment_claims.slim_latency_claim(latency_rows(None), 0.5, [1, 8], 1)
     assert v.verdict == "holds" and "contention not measured" in v.measured and v.contention["state"] == "not measured"
     fast = {"dense": [10.0, 10.2, 9.9, 10.1], "pruned": [5.0, 5.1, 5.0, 4.9]}
-    old, = claims.earlybird_latency(fast, 0.5)
+    old, = early_tickets_claims.earlybird_latency(fast, 0.5)
     assert old.verdict == "holds" and "contention not measured" in old.measured
     busy = {k: contention.Attempts({k: BUSY}, [BUSY], 0).record(k) for k in fast}
-    loaded, = claims.earlybird_latency(fast, 0.5, busy)
+    loaded, = early_tickets_claims.earlybird_latency(fast, 0.5, busy)
     assert loaded.verdict == "inconclusive" and "measured under load" in loaded.measured
 
 
@@ -135,13 +143,13 @@ def cost_rows(load: dict | None) -> list[dict]:
 
 
 def test_cost_saved_wall_half_follows_the_rule() -> None:
-    judged = {v.id: v for v in claims._pipeline_claims(cost_rows(QUIET.to_dict()), 0.5, True)}
+    judged = {v.id: v for v in early_tickets_claims._pipeline_claims(cost_rows(QUIET.to_dict()), 0.5, True)}
     assert judged["cost_saved"].verdict == "holds" and "wall times machine quiet" in judged["cost_saved"].measured
-    judged = {v.id: v for v in claims._pipeline_claims(cost_rows(BUSY.to_dict()), 0.5, True)}
+    judged = {v.id: v for v in early_tickets_claims._pipeline_claims(cost_rows(BUSY.to_dict()), 0.5, True)}
     assert judged["cost_saved"].verdict == "inconclusive"
     assert "wall times measured under load" in judged["cost_saved"].measured
     assert judged["eb_ticket_matches"].contention is None  # not a timing: no contention entry
-    old = {v.id: v for v in claims._pipeline_claims(cost_rows(None), 0.5, True)}["cost_saved"]
+    old = {v.id: v for v in early_tickets_claims._pipeline_claims(cost_rows(None), 0.5, True)}["cost_saved"]
     assert old.verdict == "holds" and "contention not measured" in old.measured
 
 
@@ -187,15 +195,15 @@ def test_proc_stat_fallback(tmp_path) -> None:
 def test_latency_timing_re_times_a_busy_machine_and_records_every_attempt(monkeypatch) -> None:
     forms = {"a": torch.nn.Linear(8, 4), "b": torch.nn.Linear(8, 2)}
     monkeypatch.setattr(contention.Window, "state", property(lambda self: "busy"))
-    timed = deploy.latency_timing(forms, torch.randn(3, 8), repeats=2, threads=1, min_seconds=0.0)
+    timed = cost.latency_timing(forms, torch.randn(3, 8), repeats=2, threads=1, min_seconds=0.0)
     assert len(timed.contention.tried) == contention.ATTEMPTS and timed.contention.kept == contention.ATTEMPTS - 1
     assert all(len(s) == 2 for s in timed.samples.values())
-    rows, _ = deploy.time_forms([(forms_of(forms), torch.randn(3, 8))], [2], {1: 1}, repeats=2, min_seconds=0.0)
+    rows, _ = deployment.time_forms([(forms_of(forms), torch.randn(3, 8))], [2], {1: 1}, repeats=2, min_seconds=0.0)
     assert all(len(r["contention"]["attempts"]) == contention.ATTEMPTS and "form" in r["contention"] for r in rows)
 
 
-def forms_of(modules: dict) -> deploy.Forms:
-    forms = deploy.Forms()
+def forms_of(modules: dict) -> deployment.Forms:
+    forms = deployment.Forms()
     for key, module in modules.items():
         forms.add(key, module, model="m", form=key, percent=100.0)
     return forms
@@ -219,7 +227,7 @@ def test_unit_metadata_records_contention_outside_the_key(tmp_path) -> None:
 
 
 def timing_record(load: Window | None) -> dict:
-    v = claims.slim_latency_claim(latency_rows(load), 0.5, [1, 8], 1)
+    v = deployment_claims.slim_latency_claim(latency_rows(load), 0.5, [1, 8], 1)
     return {"run": "06_deployment", "profile": "cpu", "device": "cpu", "claims": [report._plain(v.to_dict())]}
 
 
@@ -229,7 +237,7 @@ def test_scorecard_footer_and_index_show_each_timing_claim(tmp_path) -> None:
     old["claims"][0].pop("contention")  # a record from before the rule
     old["run"] = "old_06"
     unjudged = {"run": "04_early_tickets", "profile": "cpu", "claims": [report._plain(
-        claims.not_judged("cost_saved", "no early-bird ticket").to_dict())]}
+        engine.not_judged("cost_saved", "no early-bird ticket").to_dict())]}
     text = report.scorecard_markdown([*records, old, unjudged], "cpu", tmp_path)
     assert "- 04_early_tickets cost_saved: not judged — nothing was timed to judge" in text
     assert "Timing claims, whether the machine was quiet" in text

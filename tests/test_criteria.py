@@ -4,10 +4,11 @@ import pytest
 import torch
 from torch import nn
 
-from ticketlib import criteria, imp
-from ticketlib.cache import Cache
-from ticketlib.masks import Mask
-from ticketlib.train import TrainConfig, evaluate, train
+from ticketlib.studies.anatomy import study as criteria
+from ticketlib.studies.imp import study as imp
+from ticketlib.infra.cache import Cache
+from ticketlib.core.masks import Mask
+from ticketlib.core.train import TrainConfig, evaluate, train
 
 # one layer of four weights: initial and final values chosen so every criterion orders them differently
 WI = torch.tensor([[0.4, -0.3], [0.2, -0.1]])
@@ -258,8 +259,8 @@ def test_train_action_matches_imp_round_and_reinit_control(tiny_data, tmp_path) 
 
 
 def test_anatomy_grid_jobs_labels_and_rows(tiny_data) -> None:
-    from ticketlib import imp
-    from ticketlib.experiment import Experiment
+    from ticketlib.studies.imp import study as imp
+    from ticketlib.core.experiment import Experiment
 
     exp = Experiment(model="lenet_300_100", dataset="synthetic", device="cpu",
                      train=TrainConfig(lr=1e-2, batch_size=20, duration="10it", eval_every="10it"))

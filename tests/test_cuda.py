@@ -13,10 +13,10 @@ import pytest
 import torch
 import yaml
 
-from ticketlib import run
-from ticketlib.cache import Cache
-from ticketlib.experiment import Experiment
-from ticketlib.train import TrainConfig
+from ticketlib.runner import run
+from ticketlib.infra.cache import Cache
+from ticketlib.core.experiment import Experiment
+from ticketlib.core.train import TrainConfig
 
 pytestmark = [pytest.mark.cuda,
               pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA GPU: the cuda tests run on a GPU machine")]
@@ -52,8 +52,8 @@ def test_smoke_notebook_on_cuda_matches_the_cpu_record(notebook, tmp_path) -> No
 
 
 def test_units_on_cuda_return_cpu_payloads_and_record_the_device(tmp_path) -> None:
-    from ticketlib import data as data_lib
-    from ticketlib import imp
+    from ticketlib.core import data as data_lib
+    from ticketlib.studies.imp import study as imp
 
     g = torch.Generator().manual_seed(0)
     x, y = torch.randn(300, 1, 8, 8, generator=g), torch.randint(0, 3, (300,), generator=g)

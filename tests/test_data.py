@@ -9,7 +9,7 @@ import pytest
 import torch
 import torchvision.datasets as tvd
 
-from ticketlib import data
+from ticketlib.core import data
 
 MNIST_TRAIN_COUNTS = [5923, 6742, 5958, 6131, 5842, 5421, 5918, 6265, 5851, 5949]
 MNIST_TEST_COUNTS = [980, 1135, 1032, 1010, 982, 892, 958, 1028, 974, 1009]

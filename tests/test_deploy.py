@@ -10,8 +10,18 @@ import torch
 from safetensors import safe_open
 from torch import nn
 
-from ticketlib import claims, deploy, models, pruning, scores, slim
-from ticketlib.masks import Mask
+from ticketlib.core import cost
+from ticketlib.core import sparse
+from ticketlib.core import ticketfile
+from ticketlib.studies.deployment import study as deployment
+from ticketlib import studies
+from ticketlib.studies.deployment import claims as deployment_claims
+from ticketlib.studies.deployment import params as deployment_params
+from ticketlib.core import models
+from ticketlib.core import pruning
+from ticketlib.core import scores
+from ticketlib.core import slim
+from ticketlib.core.masks import Mask
 
 
 def lenet_ticket(density: float = 0.1, seed: int = 0) -> tuple[nn.Module, Mask]:
@@ -31,164 +41,164 @@ def equal_states(a: nn.Module, b: nn.Module) -> bool:
 # --- the compact file -------------------------------------------------------------------------------
 def test_bits_pack_eight_to_a_byte_and_unpack() -> None:
     keep = torch.rand(7, 13, generator=torch.Generator().manual_seed(0)) < 0.3
-    bits = deploy.pack_bits(keep)
+    bits = ticketfile.pack_bits(keep)
     assert bits.dtype == torch.uint8 and bits.numel() == math.ceil(91 / 8)
-    assert torch.equal(deploy.unpack_bits(bits, (7, 13)), keep)
+    assert torch.equal(ticketfile.unpack_bits(bits, (7, 13)), keep)
 
 
 @pytest.mark.parametrize("density", [1.0, 0.2, 0.036, 0.0])
 def test_round_trip_is_bit_exact_and_the_file_size_is_the_formula_plus_the_header(tmp_path, density) -> None:
     model, mask = lenet_ticket(density)
     path = tmp_path / "ticket.safetensors"
-    size = deploy.export_ticket(model, mask, path)
+    size = ticketfile.export_ticket(model, mask, path)
     assert size == path.stat().st_size
     other = {n: t for n, t in model.state_dict().items() if n not in mask}
     kept = mask.num_kept()
     by_hand = sum(math.ceil(k.numel() / 8) for k in mask.values()) + 4 * kept + sum(4 * t.numel() for t in other.values())
-    assert deploy.payload_bytes(mask, model.state_dict()) == by_hand
-    assert size == deploy.header_bytes(path) + by_hand
+    assert ticketfile.payload_bytes(mask, model.state_dict()) == by_hand
+    assert size == ticketfile.header_bytes(path) + by_hand
     fresh = models.build("lenet_300_100", (1, 28, 28), 10)
-    loaded = deploy.load_ticket(fresh, path)
+    loaded = ticketfile.load_ticket(fresh, path)
     assert loaded == mask and equal_states(fresh, model)
 
 
 def test_the_formula_is_one_bit_plus_32_density_bits_per_weight() -> None:
-    assert deploy.predicted_fraction(0.05) == pytest.approx((1 + 32 * 0.05) / 32)
-    assert deploy.predicted_fraction(0.05, value_bits=16) == pytest.approx((1 + 16 * 0.05) / 32)
+    assert ticketfile.predicted_fraction(0.05) == pytest.approx((1 + 32 * 0.05) / 32)
+    assert ticketfile.predicted_fraction(0.05, value_bits=16) == pytest.approx((1 + 16 * 0.05) / 32)
     model, mask = lenet_ticket(0.05)
-    masked = sum(deploy.payload_bytes(Mask({n: k}), {}) for n, k in mask.items())
-    assert masked == pytest.approx(4 * mask.num_total() * deploy.predicted_fraction(mask.density()), abs=len(mask))
+    masked = sum(ticketfile.payload_bytes(Mask({n: k}), {}) for n, k in mask.items())
+    assert masked == pytest.approx(4 * mask.num_total() * ticketfile.predicted_fraction(mask.density()), abs=len(mask))
 
 
 def test_float16_values_halve_the_value_bytes_and_round_like_half(tmp_path) -> None:
     model, mask = lenet_ticket(0.2)
-    full = deploy.export_ticket(model, mask, tmp_path / "a.safetensors")
-    half = deploy.export_ticket(model, mask, tmp_path / "b.safetensors", values_dtype="float16")
+    full = ticketfile.export_ticket(model, mask, tmp_path / "a.safetensors")
+    half = ticketfile.export_ticket(model, mask, tmp_path / "b.safetensors", values_dtype="float16")
     assert full - half == pytest.approx(2 * mask.num_kept(), abs=200)  # the headers differ by a few bytes
-    state, loaded = deploy.read_ticket(tmp_path / "b.safetensors")
+    state, loaded = ticketfile.read_ticket(tmp_path / "b.safetensors")
     assert loaded == mask
     for name in mask:
         assert state[name].dtype == torch.float32 and torch.equal(state[name], model.state_dict()[name].half().float())
     with pytest.raises(ValueError, match="values_dtype"):
-        deploy.export_ticket(model, mask, tmp_path / "c.safetensors", values_dtype="int8")
+        ticketfile.export_ticket(model, mask, tmp_path / "c.safetensors", values_dtype="int8")
 
 
 def test_export_stores_the_masked_model_and_everything_else_of_the_state_dict(tmp_path) -> None:
     torch.manual_seed(0)
     model = models.build("vgg11", (1, 28, 28), 10, width=0.0625).eval()  # BN buffers, a 0-d num_batches_tracked
     mask = pruning.prune_to_density(scores.magnitude(model, Mask.ones_like(model)), Mask.ones_like(model), 0.3)
-    deploy.export_ticket(model, mask, tmp_path / "t.safetensors")  # pruned weights not zeroed: export drops them
+    ticketfile.export_ticket(model, mask, tmp_path / "t.safetensors")  # pruned weights not zeroed: export drops them
     fresh = models.build("vgg11", (1, 28, 28), 10, width=0.0625)
-    deploy.load_ticket(fresh, tmp_path / "t.safetensors")
+    ticketfile.load_ticket(fresh, tmp_path / "t.safetensors")
     assert equal_states(fresh, mask.apply(model))
     with safe_open(str(tmp_path / "t.safetensors"), framework="pt") as handle:
-        assert json.loads(handle.metadata()["ticketlib"])["format"] == deploy.FORMAT
+        assert json.loads(handle.metadata()["ticketlib"])["format"] == ticketfile.FORMAT
         assert "dense/features.1.running_var" in handle.keys() and "features.0.weight/bits" in handle.keys()
 
 
 def test_truncated_file_is_refused_naming_the_file(tmp_path) -> None:
     model, mask = lenet_ticket(0.1)
     path = tmp_path / "ticket.safetensors"
-    deploy.export_ticket(model, mask, path)
+    ticketfile.export_ticket(model, mask, path)
     data = path.read_bytes()
     for cut in (len(data) - 1, len(data) // 2, 20, 4):
         path.write_bytes(data[:cut])
-        with pytest.raises(deploy.TicketFileError, match="ticket.safetensors"):
-            deploy.load_ticket(models.build("lenet_300_100", (1, 28, 28), 10), path)
+        with pytest.raises(ticketfile.TicketFileError, match="ticket.safetensors"):
+            ticketfile.load_ticket(models.build("lenet_300_100", (1, 28, 28), 10), path)
 
 
 def test_a_flipped_byte_anywhere_is_refused_never_loaded(tmp_path) -> None:
     model, mask = lenet_ticket(0.1)
     path = tmp_path / "ticket.safetensors"
-    deploy.export_ticket(model, mask, path)
+    ticketfile.export_ticket(model, mask, path)
     data = bytearray(path.read_bytes())
-    header = deploy.header_bytes(path)
+    header = ticketfile.header_bytes(path)
     for where in (header + 3, header + 500, len(data) - 2, (header + len(data)) // 2):  # bits, values, biases
         corrupt = bytearray(data)
         corrupt[where] ^= 0x10
         path.write_bytes(bytes(corrupt))
-        with pytest.raises(deploy.TicketFileError, match=r"ticket\.safetensors.*checksum"):
-            deploy.read_ticket(path)
+        with pytest.raises(ticketfile.TicketFileError, match=r"ticket\.safetensors.*checksum"):
+            ticketfile.read_ticket(path)
     corrupt = bytearray(data)
     corrupt[12] ^= 0x01  # inside the JSON header
     path.write_bytes(bytes(corrupt))
-    with pytest.raises(deploy.TicketFileError, match="ticket.safetensors"):
-        deploy.read_ticket(path)
+    with pytest.raises(ticketfile.TicketFileError, match="ticket.safetensors"):
+        ticketfile.read_ticket(path)
 
 
 def test_an_edited_description_is_refused(tmp_path) -> None:
     from safetensors.torch import save_file
 
     model, mask = lenet_ticket(0.1)
-    tensors, meta = deploy.ticket_tensors(model.state_dict(), mask)
+    tensors, meta = ticketfile.ticket_tensors(model.state_dict(), mask)
     info = json.loads(meta["ticketlib"])
     info["masked"]["fc1.weight"][0] = [784, 300]  # transposed: the bit count still fits, the weights would not
     save_file(tensors, str(tmp_path / "edited.safetensors"), metadata={"ticketlib": json.dumps(info)})
-    with pytest.raises(deploy.TicketFileError, match=r"edited\.safetensors.*checksum"):
-        deploy.read_ticket(tmp_path / "edited.safetensors")
+    with pytest.raises(ticketfile.TicketFileError, match=r"edited\.safetensors.*checksum"):
+        ticketfile.read_ticket(tmp_path / "edited.safetensors")
 
 
 def test_not_a_ticket_or_another_model_is_refused(tmp_path) -> None:
     from safetensors.torch import save_file
 
     save_file({"w": torch.zeros(3)}, str(tmp_path / "plain.safetensors"))
-    with pytest.raises(deploy.TicketFileError, match="plain.safetensors.*not a ticketlib.ticket/1"):
-        deploy.read_ticket(tmp_path / "plain.safetensors")
+    with pytest.raises(ticketfile.TicketFileError, match="plain.safetensors.*not a ticketlib.ticket/1"):
+        ticketfile.read_ticket(tmp_path / "plain.safetensors")
     (tmp_path / "junk.safetensors").write_bytes(b"not a safetensors file at all")
-    with pytest.raises(deploy.TicketFileError, match="junk.safetensors"):
-        deploy.read_ticket(tmp_path / "junk.safetensors")
-    with pytest.raises(deploy.TicketFileError, match="missing.safetensors"):
-        deploy.read_ticket(tmp_path / "missing.safetensors")
+    with pytest.raises(ticketfile.TicketFileError, match="junk.safetensors"):
+        ticketfile.read_ticket(tmp_path / "junk.safetensors")
+    with pytest.raises(ticketfile.TicketFileError, match="missing.safetensors"):
+        ticketfile.read_ticket(tmp_path / "missing.safetensors")
     model, mask = lenet_ticket(0.1)
-    deploy.export_ticket(model, mask, tmp_path / "lenet.safetensors")
-    with pytest.raises(deploy.TicketFileError, match="lenet.safetensors.*does not fit"):
-        deploy.load_ticket(models.build("conv2", (3, 32, 32), 10), tmp_path / "lenet.safetensors")
+    ticketfile.export_ticket(model, mask, tmp_path / "lenet.safetensors")
+    with pytest.raises(ticketfile.TicketFileError, match="lenet.safetensors.*does not fit"):
+        ticketfile.load_ticket(models.build("conv2", (3, 32, 32), 10), tmp_path / "lenet.safetensors")
 
 
 def test_storage_row(tmp_path) -> None:
     model, mask = lenet_ticket(0.036)
-    row = deploy.storage(model, mask, tmp_path)
+    row = ticketfile.storage(model, mask, tmp_path)
     assert row["compact"] == row["formula"] + row["compact_header"]
     assert row["compact16"] < row["compact"] < 0.1 * row["dense"]
     assert all(row[f"{k}_gzip"] > 0 for k in ("dense", "compact", "compact16"))
     assert row["dense_gzip"] < row["dense"]  # the zeros compress: gzip does part of what the format does
-    assert deploy.storage(model, mask, tmp_path) == row  # deterministic
+    assert ticketfile.storage(model, mask, tmp_path) == row  # deterministic
 
 
 
 def test_stored_ticket_reloads_bit_exactly_and_says_so(tmp_path) -> None:
     model, mask = lenet_ticket(0.05)
     fresh = models.build("lenet_300_100", (1, 28, 28), 10)
-    row = deploy.stored_ticket(model, mask, fresh, tmp_path)
+    row = ticketfile.stored_ticket(model, mask, fresh, tmp_path)
     assert row["bit_exact"] is True and equal_states(model, fresh)
-    assert {k: v for k, v in row.items() if k != "bit_exact"} == deploy.storage(model, mask, tmp_path)
+    assert {k: v for k, v in row.items() if k != "bit_exact"} == ticketfile.storage(model, mask, tmp_path)
     flipped = {k: v.clone() for k, v in mask.items()}
     name = next(iter(flipped))
     kept = int(flipped[name].view(-1).nonzero()[0])
     flipped[name].view(-1)[kept] = False  # a kept, non-zero weight the file now drops: the reload differs
     other = Mask(flipped)
-    assert deploy.stored_ticket(model, other, models.build("lenet_300_100", (1, 28, 28), 10), tmp_path)["bit_exact"] is False
+    assert ticketfile.stored_ticket(model, other, models.build("lenet_300_100", (1, 28, 28), 10), tmp_path)["bit_exact"] is False
 
 
 def test_pruned_exactly_zero() -> None:
     model, mask = lenet_ticket(0.1)
-    assert deploy.pruned_exactly_zero(model.state_dict(), mask)
+    assert ticketfile.pruned_exactly_zero(model.state_dict(), mask)
     state = {k: v.clone() for k, v in model.state_dict().items()}
     name = next(iter(mask.keys()))
     state[name][~mask[name]] = 1e-30  # a pruned weight that is not exactly zero
-    assert not deploy.pruned_exactly_zero(state, mask)
+    assert not ticketfile.pruned_exactly_zero(state, mask)
 
 # --- inference forms ---------------------------------------------------------------------------------
 @pytest.mark.parametrize("layout", ["csr", "bsr"])
 @pytest.mark.parametrize("density", [1.0, 0.2, 0.02])
 def test_sparse_linear_forms_match_the_masked_dense_model(layout, density) -> None:
     model, _ = lenet_ticket(density)
-    form = deploy.sparse_model(model, layout, block=4)
-    assert all(isinstance(m, deploy.SparseLinear) for m in (form.fc1, form.fc2, form.fc3))
+    form = sparse.sparse_model(model, layout, block=4)
+    assert all(isinstance(m, sparse.SparseLinear) for m in (form.fc1, form.fc2, form.fc3))
     x = torch.randn(17, 1, 28, 28, generator=torch.Generator().manual_seed(1))
-    error, agree = deploy.max_relative_error(form, model, x)
-    assert error <= deploy.OUTPUT_RTOL and agree
-    assert deploy.max_relative_error(form, model, x[:1])[0] <= deploy.OUTPUT_RTOL  # batch 1
+    error, agree = sparse.max_relative_error(form, model, x)
+    assert error <= ticketfile.OUTPUT_RTOL and agree
+    assert sparse.max_relative_error(form, model, x[:1])[0] <= ticketfile.OUTPUT_RTOL  # batch 1
     if layout == "csr":
         assert sum(m.stored() for m in (form.fc1, form.fc2, form.fc3)) == sum(
             int((model.get_submodule(n).weight != 0).sum()) for n in ("fc1", "fc2", "fc3"))
@@ -201,15 +211,15 @@ def test_sparse_conv_lowering_matches_and_torch_has_no_sparse_conv() -> None:
     model = models.build("vgg11", (1, 28, 28), 10, width=0.0625).eval()
     ones = Mask.ones_like(model)
     pruning.prune_to_density(scores.magnitude(model, ones), ones, 0.3, scope="layerwise").apply(model)
-    form = deploy.sparse_model(model, conv=True)
-    assert isinstance(form.features[0], deploy.SparseConv2d) and isinstance(form.fc, deploy.SparseLinear)
+    form = sparse.sparse_model(model, conv=True)
+    assert isinstance(form.features[0], sparse.SparseConv2d) and isinstance(form.fc, sparse.SparseLinear)
     x = torch.randn(3, 1, 28, 28)
-    error, agree = deploy.max_relative_error(form, model, x)
-    assert error <= deploy.OUTPUT_RTOL and agree
+    error, agree = sparse.max_relative_error(form, model, x)
+    assert error <= ticketfile.OUTPUT_RTOL and agree
     strided = nn.Conv2d(3, 4, 3, stride=2, padding=2, dilation=2, bias=True)
     y = torch.randn(2, 3, 11, 9)
-    assert torch.allclose(deploy.SparseConv2d(strided)(y), strided(y), atol=1e-5)
-    support = deploy.sparse_conv_support()
+    assert torch.allclose(sparse.SparseConv2d(strided)(y), strided(y), atol=1e-5)
+    support = sparse.sparse_conv_support()
     assert "COO" in support and "CSR" in support and "refused" in support  # torch 2.x on CPU: none
 
 
@@ -219,29 +229,29 @@ def test_slimmed_network_matches_the_channel_masked_one() -> None:
     for bn in (m for m in model.modules() if isinstance(m, nn.BatchNorm2d)):
         nn.init.uniform_(bn.weight, 0.0, 1.0)
         nn.init.normal_(bn.running_mean, 0.0, 0.1)
-    from ticketlib import earlybird
+    from ticketlib.studies.early_tickets import study as earlybird
 
     mask = earlybird.ticket_mask(model, 0.5)
     small = slim.slim(model, mask)
     masked = slim.mask_channels(__import__("copy").deepcopy(model), mask)
-    error, agree = deploy.max_relative_error(small, masked, torch.randn(8, 1, 28, 28))
-    assert error <= deploy.OUTPUT_RTOL and agree
+    error, agree = sparse.max_relative_error(small, masked, torch.randn(8, 1, 28, 28))
+    assert error <= ticketfile.OUTPUT_RTOL and agree
 
 
 def test_resident_bytes_count_the_sparse_index_arrays() -> None:
     model, _ = lenet_ticket(0.1)
-    form = deploy.sparse_model(model)
-    assert deploy.resident_bytes(model) == 4 * sum(p.numel() for p in model.parameters())
+    form = sparse.sparse_model(model)
+    assert sparse.resident_bytes(model) == 4 * sum(p.numel() for p in model.parameters())
     nnz = sum(m.stored() for m in (form.fc1, form.fc2, form.fc3))
     rows = 300 + 100 + 10 + 3  # crow_indices: rows + 1 per layer
-    assert deploy.resident_bytes(form) == 4 * nnz + 8 * nnz + 8 * rows + 4 * (300 + 100 + 10)
+    assert sparse.resident_bytes(form) == 4 * nnz + 8 * nnz + 8 * rows + 4 * (300 + 100 + 10)
 
 
 def test_accuracy_of_any_form() -> None:
     model, _ = lenet_ticket(0.2)
     x = torch.randn(50, 1, 28, 28)
     y = model(x).argmax(1)
-    assert deploy.accuracy(deploy.sparse_model(model), x, y, batch_size=7) == 1.0
+    assert sparse.accuracy(sparse.sparse_model(model), x, y, batch_size=7) == 1.0
 
 
 # --- cost ------------------------------------------------------------------------------------------------
@@ -249,32 +259,32 @@ def test_flops_dense_by_the_counter_sparse_by_nonzeros() -> None:
     model, _ = lenet_ticket(0.1)
     x = torch.randn(5, 1, 28, 28)
     dense = 2 * 5 * (784 * 300 + 300 * 100 + 100 * 10)
-    assert deploy.counted_flops(model, x) == dense  # a masked dense model multiplies its zeros
-    assert slim.flops(model, (1, 28, 28)) - deploy.counted_flops(model, x[:1]) == 300 + 100 + 10  # bias adds
+    assert cost.counted_flops(model, x) == dense  # a masked dense model multiplies its zeros
+    assert slim.flops(model, (1, 28, 28)) - cost.counted_flops(model, x[:1]) == 300 + 100 + 10  # bias adds
     nonzero = sum(int((model.get_submodule(n).weight != 0).sum()) for n in ("fc1", "fc2", "fc3"))
-    assert deploy.counted_flops(deploy.sparse_model(model), x) == 2 * 5 * nonzero
-    bsr = deploy.sparse_model(model, "bsr")
-    assert deploy.counted_flops(bsr, x) == 2 * 5 * sum(m.stored() for m in (bsr.fc1, bsr.fc2, bsr.fc3)) > 2 * 5 * nonzero
+    assert cost.counted_flops(sparse.sparse_model(model), x) == 2 * 5 * nonzero
+    bsr = sparse.sparse_model(model, "bsr")
+    assert cost.counted_flops(bsr, x) == 2 * 5 * sum(m.stored() for m in (bsr.fc1, bsr.fc2, bsr.fc3)) > 2 * 5 * nonzero
 
 
 def test_flops_of_a_lowered_conv_and_a_slimmed_network() -> None:
     torch.manual_seed(0)
     model = models.build("vgg11", (1, 28, 28), 10, width=0.0625).eval()
     x = torch.randn(2, 1, 28, 28)
-    counted = deploy.counted_flops(model, x)
+    counted = cost.counted_flops(model, x)
     assert counted == 2 * (slim.flops(model, (1, 28, 28)) - 10)  # the fc bias adds are the only difference
-    form = deploy.sparse_model(model, conv=True)  # nothing pruned: every weight stored
-    assert deploy.counted_flops(form, x) == counted
+    form = sparse.sparse_model(model, conv=True)  # nothing pruned: every weight stored
+    assert cost.counted_flops(form, x) == counted
 
 
 def test_energy_estimate_uses_the_stated_figure() -> None:
-    assert deploy.PJ_PER_FP32_MAC == pytest.approx(3.7 + 0.9)
-    assert deploy.estimated_joules(2e12) == pytest.approx(4.6)  # 1e12 multiply-adds x 4.6 pJ
-    assert "Horowitz" in deploy.ENERGY_SOURCE and "estimate" in deploy.ENERGY_SOURCE
+    assert ticketfile.PJ_PER_FP32_MAC == pytest.approx(3.7 + 0.9)
+    assert cost.estimated_joules(2e12) == pytest.approx(4.6)  # 1e12 multiply-adds x 4.6 pJ
+    assert "Horowitz" in ticketfile.ENERGY_SOURCE and "estimate" in ticketfile.ENERGY_SOURCE
 
 
 def test_rapl_counters_read_where_readable_and_wrap_around(tmp_path) -> None:
-    assert deploy.rapl_counters(tmp_path / "absent") == {}
+    assert cost.rapl_counters(tmp_path / "absent") == {}
     zone = tmp_path / "intel-rapl:0"
     zone.mkdir()
     (zone / "name").write_text("package-0\n")
@@ -282,7 +292,7 @@ def test_rapl_counters_read_where_readable_and_wrap_around(tmp_path) -> None:
     (zone / "max_energy_range_uj").write_text("5000\n")
     (tmp_path / "intel-rapl:0:0").mkdir()  # a sub-zone: part of the package, not counted twice
     ((tmp_path / "intel-rapl:0:0") / "energy_uj").write_text("7\n")
-    counters = deploy.rapl_counters(tmp_path)
+    counters = cost.rapl_counters(tmp_path)
     assert list(counters) == ["intel-rapl:0 (package-0)"]
     calls = []
 
@@ -290,43 +300,43 @@ def test_rapl_counters_read_where_readable_and_wrap_around(tmp_path) -> None:
         calls.append(1)
         (zone / "energy_uj").write_text(str((1000 + 600 * len(calls)) % 5000))
 
-    joules = deploy.measured_joules(step, counters, min_seconds=0.0)
+    joules = cost.measured_joules(step, counters, min_seconds=0.0)
     assert len(calls) == 1 and joules == pytest.approx(600e-6)
     for _ in range(7):
         step()
-    assert deploy.measured_joules(step, counters, min_seconds=0.0) == pytest.approx(600e-6)  # across the wrap
+    assert cost.measured_joules(step, counters, min_seconds=0.0) == pytest.approx(600e-6)  # across the wrap
     with pytest.raises(ValueError, match="RAPL"):
-        deploy.measured_joules(step, {})
+        cost.measured_joules(step, {})
 
 
 def test_latency_samples_are_paired_and_positive() -> None:
     model, _ = lenet_ticket(0.05)
-    forms = {"masked": model, "csr": deploy.sparse_model(model)}
-    samples = deploy.latency_samples(forms, torch.randn(4, 1, 28, 28), repeats=3, threads=1, min_seconds=0.0)
+    forms = {"masked": model, "csr": sparse.sparse_model(model)}
+    samples = cost.latency_samples(forms, torch.randn(4, 1, 28, 28), repeats=3, threads=1, min_seconds=0.0)
     assert set(samples) == {"masked", "csr"} and all(len(s) == 3 and min(s) > 0 for s in samples.values())
-    q1, median, q3 = deploy.quartiles([1.0, 2.0, 3.0, 4.0, 5.0])
+    q1, median, q3 = cost.quartiles([1.0, 2.0, 3.0, 4.0, 5.0])
     assert (q1, median, q3) == (2.0, 3.0, 4.0)
 
 
 def test_crossover_density() -> None:
-    cross = deploy.crossover_density([0.02, 0.05, 0.2, 0.5], [0.3, 0.5, 2.0, 4.0])
+    cross = cost.crossover_density([0.02, 0.05, 0.2, 0.5], [0.3, 0.5, 2.0, 4.0])
     assert cross.how == "interpolated" and 0.05 < cross.density < 0.2
     t = math.log(1 / 0.5) / math.log(2.0 / 0.5)  # log-log interpolation by hand
     assert cross.density == pytest.approx(math.exp(math.log(0.05) + t * math.log(0.2 / 0.05)))
-    assert deploy.crossover_density([0.5, 0.02], [4.0, 1.2]) == deploy.Crossover(None, "never")
-    assert deploy.crossover_density([0.02, 0.5], [0.3, 0.9]) == deploy.Crossover(0.5, "all")
-    assert deploy.crossover_density([0.02, 0.1, 0.5], [0.5, 1.5, 0.8]).density < 0.1  # first crossing from the sparse end
+    assert cost.crossover_density([0.5, 0.02], [4.0, 1.2]) == cost.Crossover(None, "never")
+    assert cost.crossover_density([0.02, 0.5], [0.3, 0.9]) == cost.Crossover(0.5, "all")
+    assert cost.crossover_density([0.02, 0.1, 0.5], [0.5, 1.5, 0.8]).density < 0.1  # first crossing from the sparse end
     with pytest.raises(ValueError):
-        deploy.crossover_density([0.1], [])
+        cost.crossover_density([0.1], [])
 
 
 
 def test_forms_check_each_form_against_its_reference() -> None:
     model, _ = lenet_ticket(0.05)
     x = torch.randn(8, 1, 28, 28)
-    forms = deploy.Forms()
+    forms = deployment.Forms()
     forms.add("dense", model, model="imp", form="dense", percent=100.0)
-    forms.add("csr", deploy.sparse_model(model), model, x, model="imp", form="csr", percent=5.0)
+    forms.add("csr", sparse.sparse_model(model), model, x, model="imp", form="csr", percent=5.0)
     wrong = models.build("lenet_300_100", (1, 28, 28), 10).eval()  # another function altogether
     forms.add("wrong", wrong, model, x, model="imp", form="masked", percent=5.0)
     assert list(forms.modules) == ["dense", "csr", "wrong"] and forms.meta["csr"]["percent"] == 5.0
@@ -337,10 +347,10 @@ def test_forms_check_each_form_against_its_reference() -> None:
 
 def test_time_forms_rows_cover_every_setting_and_ratios_pair_with_dense() -> None:
     model, _ = lenet_ticket(0.05)
-    forms = deploy.Forms()
+    forms = deployment.Forms()
     forms.add("dense", model, model="imp", form="dense", percent=100.0)
-    forms.add("csr", deploy.sparse_model(model), model="imp", form="csr", percent=5.0)
-    rows, wall = deploy.time_forms([(forms, torch.randn(6, 1, 28, 28))], [1, 4], {0: 1, 2: 2}, repeats=2,
+    forms.add("csr", sparse.sparse_model(model), model="imp", form="csr", percent=5.0)
+    rows, wall = deployment.time_forms([(forms, torch.randn(6, 1, 28, 28))], [1, 4], {0: 1, 2: 2}, repeats=2,
                                    min_seconds=0.0)
     assert [(r["batch"], r["threads"], r["key"]) for r in rows] == [
         (b, t, k) for b in (1, 4) for t in (0, 2) for k in ("dense", "csr")]
@@ -348,27 +358,27 @@ def test_time_forms_rows_cover_every_setting_and_ratios_pair_with_dense() -> Non
     fixed = [{"model": "imp", "form": "dense", "batch": 1, "threads": 0, "percent": 100.0, "seconds": [2.0, 4.0]},
              {"model": "imp", "form": "csr", "batch": 1, "threads": 0, "percent": 5.0, "seconds": [1.0, 1.0]},
              {"model": "imp", "form": "csr", "batch": 1, "threads": 0, "percent": 50.0, "seconds": [4.0, 8.0]}]
-    assert deploy.ratios_to_dense(fixed, fixed[1]) == [0.5, 0.25]
-    found = deploy.crossovers(fixed, "imp", ["csr"], [1], {0: 2})
+    assert deployment.ratios_to_dense(fixed, fixed[1]) == [0.5, 0.25]
+    found = deployment.crossovers(fixed, "imp", ["csr"], [1], {0: 2})
     assert list(found) == ["csr, batch 1, 2 thread(s)"]
     cross = found["csr, batch 1, 2 thread(s)"]
-    assert cross["how"] == "interpolated" and cross["density"] == deploy.crossover_density([0.05, 0.5], [0.375, 2.0]).density
-    assert claims.crossover_text(cross) == f"faster than dense below ≈ {100 * cross['density']:.1f}% of weights remaining"
-    assert claims.crossover_text({"how": "never", "density": None}) == "never faster than dense at the densities timed"
-    assert claims.crossover_text({"how": "all", "density": 0.5}) == "faster than dense at every density timed (up to 50.0%)"
+    assert cross["how"] == "interpolated" and cross["density"] == cost.crossover_density([0.05, 0.5], [0.375, 2.0]).density
+    assert deployment_claims.crossover_text(cross) == f"faster than dense below ≈ {100 * cross['density']:.1f}% of weights remaining"
+    assert deployment_claims.crossover_text({"how": "never", "density": None}) == "never faster than dense at the densities timed"
+    assert deployment_claims.crossover_text({"how": "all", "density": 0.5}) == "faster than dense at every density timed (up to 50.0%)"
 
 
 def test_compute_rows_and_measured_energy(tmp_path) -> None:
     model, mask = lenet_ticket(0.05)
-    forms = deploy.Forms()
+    forms = deployment.Forms()
     forms.add("dense", model, model="imp", form="dense", percent=100.0)
     x = torch.randn(4, 1, 28, 28)
-    rows = deploy.compute_rows([(forms, x)])
-    assert rows[0]["flops"] == deploy.counted_flops(model, x[:1]) and rows[0]["key"] == "dense"
-    assert rows[0]["estimated_joules"] == deploy.estimated_joules(rows[0]["flops"])
+    rows = deployment.compute_rows([(forms, x)])
+    assert rows[0]["flops"] == cost.counted_flops(model, x[:1]) and rows[0]["key"] == "dense"
+    assert rows[0]["estimated_joules"] == cost.estimated_joules(rows[0]["flops"])
     counter = tmp_path / "energy_uj"
     counter.write_text("1000\n")
-    deploy.measure_energy(rows, {"imp": (forms, x)}, {"package-0": counter}, threads=1)
+    deployment.measure_energy(rows, {"imp": (forms, x)}, {"package-0": counter}, threads=1)
     assert rows[0]["measured_joules"] == 0.0  # a counter that never moves: no energy measured, per image
 
 # --- the deployment claims on synthetic values ----------------------------------------------------------
@@ -385,12 +395,12 @@ def imp_rows(gaps: dict[int, list[float]], dense: list[float]) -> list[dict]:
 def test_matching_rounds_and_the_sparsest_matching_one() -> None:
     dense = [98.0, 98.2, 97.8]  # sd 0.2: matching = above −0.2
     rows = imp_rows({0: [0, 0, 0], 1: [0.1, 0.2, 0.3], 2: [0.0, 0.1, 0.05], 3: [-1.0, -1.2, -0.9]}, dense)
-    verdicts = claims.matching_rounds(rows, "test_accuracy")
+    verdicts = deployment_claims.matching_rounds(rows, "test_accuracy")
     assert [v.verdict for v in verdicts] == ["holds", "holds", "holds", "fails"]
     assert verdicts[0].threshold == pytest.approx(-0.2)
-    assert claims.sparsest_matching(verdicts) == 2
-    assert claims.sparsest_matching(verdicts[3:]) is None
-    summary = claims.matching_summary(verdicts, [100.0, 80.0, 64.0, 51.2])
+    assert deployment_claims.sparsest_matching(verdicts) == 2
+    assert deployment_claims.sparsest_matching(verdicts[3:]) is None
+    summary = deployment_claims.matching_summary(verdicts, [100.0, 80.0, 64.0, 51.2])
     assert [(r["round"], r["percent_remaining"], r["verdict"]) for r in summary] == [
         (0, 100.0, "holds"), (1, 80.0, "holds"), (2, 64.0, "holds"), (3, 51.2, "fails")]
     assert summary[1]["estimate"] == pytest.approx(0.2) and summary[1]["interval"] == list(verdicts[1].interval)
@@ -404,18 +414,18 @@ def test_compact_ticket_claim(ratios, expected) -> None:
     storage = [{"seed": seed, "round": 9, "percent_remaining": 3.5, "compact": 1000 * ratio, "dense": 1000}
                for seed, ratio in ratios.items()]
     storage += [{"seed": seed, "round": 8, "percent_remaining": 4.4, "compact": 900, "dense": 1000} for seed in ratios]
-    v = claims.compact_ticket_claim(storage, 9, "lenet_300_100", "mnist")  # round 8's rows are not judged
+    v = deployment_claims.compact_ticket_claim(storage, 9, "lenet_300_100", "mnist")  # round 8's rows are not judged
     assert v.verdict == expected and v.threshold == 0.1 and v.threshold_basis == "ours"
     assert v.values == pytest.approx({str(s): r for s, r in ratios.items()}) and v.seeds == len(ratios)
-    assert v.source == claims.COMPACT_TARGET.source and "3.50%" in v.statement
-    other = claims.compact_ticket_claim(storage, 9, "vgg11", "fashion_mnist")  # no SETTINGS entry: the same target
+    assert v.source == deployment_claims.COMPACT_TARGET.source and "3.50%" in v.statement
+    other = deployment_claims.compact_ticket_claim(storage, 9, "vgg11", "fashion_mnist")  # no SETTINGS entry: the same target
     assert other.threshold == 0.1 and other.verdict == expected
 
 
 def test_compact_ticket_claim_without_a_matching_ticket_is_not_judged() -> None:
     storage = [{"seed": 0, "round": 1, "percent_remaining": 80.0, "compact": 1, "dense": 10}]
     for round_index in (None, 5):  # no matching round, or one the storage rows do not have
-        v = claims.compact_ticket_claim(storage, round_index, "lenet_300_100", "mnist")
+        v = deployment_claims.compact_ticket_claim(storage, round_index, "lenet_300_100", "mnist")
         assert v.verdict == "inconclusive" and v.seeds == 0 and "no IMP round matches" in v.measured
 
 
@@ -439,31 +449,31 @@ def test_sparse_latency_claims_hold_fail_or_stay_inconclusive() -> None:
                                                   "how": "interpolated"},
                   "csr, batch 1, 1 thread(s)": {"layout": "csr", "batch": 1, "threads": 1, "density": None,
                                                 "how": "never"}}
-    pays, loses = claims.sparse_latency_claims(good, 15, 7, 256, 1, crossovers)
+    pays, loses = deployment_claims.sparse_latency_claims(good, 15, 7, 256, 1, crossovers)
     assert (pays.id, pays.verdict, loses.id, loses.verdict) == (
         "sparse_kernels_pay_when_sparse", "holds", "sparse_kernels_lose_at_moderate_sparsity", "holds")
     assert pays.seeds == 4 and pays.estimate == pytest.approx(0.4025)
     assert pays.measured.endswith("; CSR faster than dense below ≈ 10.0% of weights remaining (batch 256, medians)")
     with pytest.raises(ValueError, match="no CSR crossover for batch 256, threads 2"):
-        claims.sparse_latency_claims(good, 15, 7, 256, 2, crossovers)  # that setting's crossover was not found
+        deployment_claims.sparse_latency_claims(good, 15, 7, 256, 2, crossovers)  # that setting's crossover was not found
     assert pays.threshold == 1.0 and pays.threshold_basis == "direction" and "3.50%" in pays.statement
     bad = latency_rows([1.5, 1.6, 1.4, 1.5], [0.5, 0.6, 0.5, 0.4], {})
-    assert [v.verdict for v in claims.sparse_latency_claims(bad, 15, 7, 256, 1, crossovers)] == ["fails", "fails"]
+    assert [v.verdict for v in deployment_claims.sparse_latency_claims(bad, 15, 7, 256, 1, crossovers)] == ["fails", "fails"]
     unsure = latency_rows([0.5, 1.5, 0.6, 1.4], [0.5, 1.5, 0.6, 1.4], {})
-    assert [v.verdict for v in claims.sparse_latency_claims(unsure, 15, 7, 256, 1, crossovers)] == ["inconclusive"] * 2
+    assert [v.verdict for v in deployment_claims.sparse_latency_claims(unsure, 15, 7, 256, 1, crossovers)] == ["inconclusive"] * 2
     with pytest.raises(ValueError, match="round 3 was not timed"):
-        claims.sparse_latency_claims(good, 3, 7, 256, 1, crossovers)  # a round that was not timed
+        deployment_claims.sparse_latency_claims(good, 3, 7, 256, 1, crossovers)  # a round that was not timed
 
 
 def test_slim_latency_claim_needs_every_batch_size() -> None:
     fast = [0.5, 0.55, 0.52, 0.5]
-    v = claims.slim_latency_claim(latency_rows([1] * 4, [1] * 4, {1: fast, 256: fast}), 0.5, [1, 256], 1)
+    v = deployment_claims.slim_latency_claim(latency_rows([1] * 4, [1] * 4, {1: fast, 256: fast}), 0.5, [1, 256], 1)
     assert v.id == "slim_network_is_faster" and v.verdict == "holds" and len(v.parts) == 2
     slow = [1.2, 1.3, 1.25, 1.2]
-    assert claims.slim_latency_claim(latency_rows([1] * 4, [1] * 4, {1: slow, 256: fast}), 0.5, [1, 256], 1
+    assert deployment_claims.slim_latency_claim(latency_rows([1] * 4, [1] * 4, {1: slow, 256: fast}), 0.5, [1, 256], 1
                                      ).verdict == "fails"
     noisy = [0.5, 1.5, 0.6, 1.4]
-    assert claims.slim_latency_claim(latency_rows([1] * 4, [1] * 4, {1: noisy, 256: fast}), 0.5, [1, 256], 1
+    assert deployment_claims.slim_latency_claim(latency_rows([1] * 4, [1] * 4, {1: noisy, 256: fast}), 0.5, [1, 256], 1
                                      ).verdict == "inconclusive"
 
 
@@ -471,16 +481,16 @@ def test_deployment_params_checks() -> None:
     good = {"imp_params": "params/cpu/01_imp.yaml", "earlybird_params": "params/paper/04_early_tickets-vgg16_cifar10.yaml",
             "batch_sizes": [1, 256], "threads": [1, 0], "claim_threads": 1, "latency_repeats": 10,
             "moderate_percent": 21.1}
-    assert claims.check_deployment_params(good) == []
-    assert claims.check_params("06_deployment", good) == []
+    assert deployment_params.check_deployment_params(good) == []
+    assert studies.check_params("06_deployment", good) == []
     bad = dict(good, imp_params="params/cpu/04_early_tickets.yaml", batch_sizes=[256], claim_threads=2,
                latency_repeats=1, moderate_percent=100.0)
-    errors = claims.check_deployment_params(bad)
+    errors = deployment_params.check_deployment_params(bad)
     assert len(errors) == 5 and "'imp_params'" in errors[0] and "01_imp" in errors[0]
 
 
 def test_storage_checks_fail_on_one_bad_ticket() -> None:
-    from ticketlib import deploy as d
+    from ticketlib.core import ticketfile as d
 
     good = [{"bit_exact": True}, {"bit_exact": True}]
     assert d.storage_checks(good, [True, True]) == {"round_trip_bit_exact": True, "pruned_weights_exactly_zero": True}

@@ -3,8 +3,9 @@ import pytest
 import torch
 from torch import nn
 
-from ticketlib import distance, slim
-from ticketlib.masks import Mask
+from ticketlib.core import distance
+from ticketlib.core import slim
+from ticketlib.core.masks import Mask
 
 
 def _mask(**layers) -> Mask:

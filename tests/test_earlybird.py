@@ -2,11 +2,13 @@
 import pytest
 import torch
 
-from ticketlib import data as data_lib
-from ticketlib import distance, earlybird, slim
-from ticketlib.cache import Cache
-from ticketlib.imp import Experiment
-from ticketlib.train import TrainConfig
+from ticketlib.core import data as data_lib
+from ticketlib.core import distance
+from ticketlib.studies.early_tickets import study as earlybird
+from ticketlib.core import slim
+from ticketlib.infra.cache import Cache
+from ticketlib.studies.imp.study import Experiment
+from ticketlib.core.train import TrainConfig
 
 
 def _data(n: int = 200) -> data_lib.Dataset:
@@ -109,8 +111,8 @@ def test_examples_seen_counts_whole_epochs_then_batches():
 
 
 def test_imp_round_distances_hand_counted():
-    from ticketlib.imp import Round, Ticket
-    from ticketlib.masks import Mask
+    from ticketlib.studies.imp.study import Round, Ticket
+    from ticketlib.core.masks import Mask
 
     def t(*v):
         return torch.tensor(v, dtype=torch.float32)
@@ -153,7 +155,7 @@ def test_movement_by_phase_hand_computed_means() -> None:
 
 
 def test_latency_networks_slim_by_the_detection_epochs_mask_else_the_final_one() -> None:
-    from ticketlib.masks import Mask
+    from ticketlib.core.masks import Mask
 
     data, exp = _data(), _exp()
     trained = exp.build_model(data, 3)

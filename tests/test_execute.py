@@ -9,10 +9,13 @@ from pathlib import Path
 import pytest
 import torch
 
-from ticketlib import earlybird, execute, imp, run
-from ticketlib.cache import Cache
-from ticketlib.experiment import Experiment
-from ticketlib.train import TrainConfig
+from ticketlib.studies.early_tickets import study as earlybird
+from ticketlib.infra import execute
+from ticketlib.studies.imp import study as imp
+from ticketlib.runner import run
+from ticketlib.infra.cache import Cache
+from ticketlib.core.experiment import Experiment
+from ticketlib.core.train import TrainConfig
 
 from test_earlybird import _data as toy_images
 from test_earlybird import _exp as toy_vgg

@@ -4,7 +4,7 @@ import pytest
 import torch
 from torch import nn
 
-from ticketlib.masks import Mask, prunable_names
+from ticketlib.core.masks import Mask, prunable_names
 
 
 def small_net() -> nn.Module:

@@ -6,8 +6,8 @@ import pytest
 import torch
 from torch import nn
 
-from ticketlib import models
-from ticketlib.masks import prunable_names
+from ticketlib.core import models
+from ticketlib.core.masks import prunable_names
 
 SHAPES = [(1, 28, 28), (3, 32, 32)]
 SMALL = {"vgg11": {"width": 0.125}, "vgg16": {"width": 0.125}}  # keep the big VGGs fast

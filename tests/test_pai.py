@@ -7,11 +7,13 @@ import pytest
 import torch
 from torch import nn
 
-from ticketlib import collapse, pai, pruning
-from ticketlib.data import Dataset, Split, pad_images
-from ticketlib.experiment import Experiment
-from ticketlib.masks import Mask
-from ticketlib.train import TrainConfig
+from ticketlib.core import collapse
+from ticketlib.studies.conservation import study as pai
+from ticketlib.core import pruning
+from ticketlib.core.data import Dataset, Split, pad_images
+from ticketlib.core.experiment import Experiment
+from ticketlib.core.masks import Mask
+from ticketlib.core.train import TrainConfig
 
 
 def shapes_mask(shapes: dict) -> Mask:
@@ -197,7 +199,7 @@ def test_config_rejects_unknown_methods_and_controls() -> None:
 
 
 def test_imp_reach_check_refuses_rounds_short_of_one_shot_collapse() -> None:
-    from ticketlib import models
+    from ticketlib.core import models
 
     torch.manual_seed(0)
     net = models.build("vgg11", (1, 32, 32), 10, width=0.0625)
@@ -213,7 +215,8 @@ def test_every_conservation_params_file_can_judge_iteration_avoids_collapse(prof
     before IMP's last round, or the notebook refuses the file before training."""
     from pathlib import Path
 
-    from ticketlib import config, models
+    from ticketlib.runner import config
+    from ticketlib.core import models
 
     for path in sorted(Path(__file__).resolve().parents[1].glob(f"params/{profile}/02_conservation*.yaml")):
         _, p = config.resolve(path)

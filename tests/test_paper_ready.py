@@ -7,10 +7,19 @@ import pytest
 import torch
 import yaml
 
-from ticketlib import bert_tickets, cache, config, data, device, execute, imp, run, text, truncate
-from ticketlib.cache import Cache
-from ticketlib.masks import Mask, full_weights, kept_values
-from ticketlib.train import TrainConfig
+from ticketlib.studies.bert_transfer import study as bert_tickets
+from ticketlib.infra import cache
+from ticketlib.runner import config
+from ticketlib.core import data
+from ticketlib.infra import device
+from ticketlib.infra import execute
+from ticketlib.studies.imp import study as imp
+from ticketlib.runner import run
+from ticketlib.core import text
+from ticketlib.runner import truncate
+from ticketlib.infra.cache import Cache
+from ticketlib.core.masks import Mask, full_weights, kept_values
+from ticketlib.core.train import TrainConfig
 
 from test_bert import TINY, task  # noqa: F401  (the tiny text task fixture)
 
@@ -77,7 +86,7 @@ def test_kept_values_round_trip_and_dense_payloads_still_read() -> None:
 def test_imp_controls_store_their_final_state_for_07(tiny_data, tmp_path) -> None:
     """Issue 22 (item 13) would drop a control's final_state; 07_stability reads it (the random-mask control's
     trained weights are its first copy), so it stays, and the round trip gives it back."""
-    from ticketlib.experiment import Experiment
+    from ticketlib.core.experiment import Experiment
 
     exp = Experiment("lenet_300_100", "synthetic", TrainConfig(batch_size=32, duration="4it", eval_every="2it"),
                      device="cpu")
@@ -162,7 +171,8 @@ def test_auto_precision_refuses_emulated_cuda_bf16(monkeypatch) -> None:
 def test_mlm_head_is_the_checkpoints_cls_predictions(tmp_path) -> None:
     from safetensors.torch import load_file
 
-    from ticketlib import bert, fixtures
+    from ticketlib.core import bert
+    from ticketlib.runner import fixtures
 
     folder = fixtures.bert(tmp_path / "bert", {**fixtures.BERT_NARROW, "num_hidden_layers": 2})
     setup = bert_tickets.BertSetup(TrainConfig(), encoder=str(folder), device="cpu")

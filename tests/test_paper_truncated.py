@@ -8,7 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from ticketlib import fixtures, run, truncate
+from ticketlib.runner import fixtures
+from ticketlib.runner import run
+from ticketlib.runner import truncate
 
 PAPER = sorted(Path("params/paper").glob("*.yaml"))
 

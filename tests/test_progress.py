@@ -8,8 +8,8 @@ from multiprocessing import get_context
 
 import torch
 
-from ticketlib import progress
-from ticketlib.cache import Cache
+from ticketlib.infra import progress
+from ticketlib.infra.cache import Cache
 
 
 def test_no_runner_no_events_file(tmp_path, monkeypatch) -> None:

@@ -3,9 +3,9 @@
 import pytest
 import torch
 
-from ticketlib import pruning
-from ticketlib.masks import Mask
-from ticketlib.pruning import prune, prune_to_density, round_count
+from ticketlib.core import pruning
+from ticketlib.core.masks import Mask
+from ticketlib.core.pruning import prune, prune_to_density, round_count
 
 LENET = {"fc1.weight": (300, 784), "fc2.weight": (100, 300), "fc3.weight": (10, 100)}
 
@@ -142,7 +142,9 @@ def test_random_mask_like_keeps_per_layer_counts() -> None:
 
 def test_output_rate_zero_leaves_vgg16s_output_layer_whole_under_global_pruning() -> None:
     """The paper profile's VGG-16 (`layer_fractions: {output: 0.0}`) prunes as open_lth does: fc.weight ignored."""
-    from ticketlib import imp, masks, models
+    from ticketlib.studies.imp import study as imp
+    from ticketlib.core import masks
+    from ticketlib.core import models
 
     model = models.build("vgg16", (3, 32, 32), 10, width=0.0625)
     mask = Mask({n: torch.ones_like(p, dtype=torch.bool) for n, p in model.named_parameters()

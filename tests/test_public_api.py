@@ -10,7 +10,7 @@ import torch
 from torch import nn
 
 import ticketlib
-from ticketlib.masks import Mask
+from ticketlib.core.masks import Mask
 
 PROMISED = {"Mask", "prune", "scores", "Step", "capture", "restore", "keep_pruned_at_zero", "IMPConfig",
             "find_ticket", "Ticket", "prune_at_init", "mask_distance", "EarlyBird", "export_ticket",

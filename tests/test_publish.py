@@ -14,8 +14,10 @@ import nbformat
 import pytest
 
 from test_report import fake_record
-from ticketlib import publish, report, run
-from ticketlib.publish import PublishError
+from ticketlib.runner import publish
+from ticketlib.runner import report
+from ticketlib.runner import run
+from ticketlib.runner.publish import PublishError
 
 ROOT = Path(__file__).resolve().parents[1]
 RUNS = ["01_imp", "02_conservation"]

@@ -49,7 +49,7 @@ def test_torchvision_resnet18(tmp_path, monkeypatch) -> None:
 
 def test_huggingface_encoder_linear_weights_only(tmp_path, monkeypatch) -> None:
     pytest.importorskip("transformers")
-    from ticketlib.bert import encoder_path
+    from ticketlib.core.bert import encoder_path
 
     try:
         encoder_path("minilm")

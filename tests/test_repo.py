@@ -116,36 +116,70 @@ def test_no_deps_pins_agree_everywhere() -> None:
     assert all(pin in env_text for pin in no_deps)
 
 
-def _library_imports(path: Path) -> set[str]:
-    """The ticketlib modules a module imports (relative imports, at any depth of the file)."""
+PACKAGES = ("infra", "core", "verdicts", "studies", "runner")  # the layers, lowest first (ARCHITECTURE.md)
+
+
+def _modules() -> dict[str, Path]:
+    """dotted name under ticketlib (e.g. "core.masks", "studies.imp.study") -> file, package inits left out."""
+    lib = ROOT / "ticketlib"
+    return {".".join(p.relative_to(lib).with_suffix("").parts): p for p in lib.rglob("*.py")
+            if p.name != "__init__.py" and len(p.relative_to(lib).parts) > 1}
+
+
+def _library_imports(path: Path, modules: set[str]) -> set[str]:
+    """The ticketlib modules a module imports, at any depth of the file (lazy imports count)."""
     found = set()
     for node in ast.walk(ast.parse(path.read_text())):
-        if isinstance(node, ast.ImportFrom) and node.level == 1:
-            names = [node.module.split(".")[0]] if node.module else [a.name for a in node.names]
-            found.update(n for n in names if (ROOT / "ticketlib" / f"{n}.py").exists())
+        if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("ticketlib."):
+            base = node.module.removeprefix("ticketlib.")
+            found |= {base} & modules | {f"{base}.{a.name}" for a in node.names} & modules
+        elif isinstance(node, ast.ImportFrom) and node.level:
+            raise AssertionError(f"{path}: relative import; the library imports ticketlib.<package> absolutely")
     return found
 
 
-def _architecture_layers() -> dict[str, int]:
-    """module -> layer, from the module table of ARCHITECTURE.md."""
-    rows = re.findall(r"^\| (\d+) \| `(\w+)` \|", (ROOT / "ARCHITECTURE.md").read_text(), re.M)
-    return {module: int(layer) for layer, module in rows}
+def _architecture_modules() -> set[str]:
+    """The modules of ARCHITECTURE.md's module table (`package` | `module`)."""
+    rows = re.findall(r"^\| `(\w+)` \| `([\w.]+)` \|", (ROOT / "ARCHITECTURE.md").read_text(), re.M)
+    return {f"{package}.{module}" for package, module in rows}
 
 
 def test_architecture_lists_every_module_and_imports_go_one_way() -> None:
-    layers = _architecture_layers()
-    modules = {p.stem for p in (ROOT / "ticketlib").glob("*.py") if not p.stem.startswith("__")}
-    assert set(layers) == modules, f"ARCHITECTURE.md lists {sorted(set(layers) ^ modules)} wrongly"
-    upward = [f"{m} (layer {layers[m]}) imports {d} (layer {layers[d]})"
-              for m in sorted(modules) for d in _library_imports(ROOT / "ticketlib" / f"{m}.py")
-              if layers[d] > layers[m]]
+    modules = _modules()
+    listed = _architecture_modules()
+    assert listed == set(modules), f"ARCHITECTURE.md lists {sorted(listed ^ set(modules))} wrongly"
+    layer = {m: PACKAGES.index(m.split(".")[0]) for m in modules}
+    graph = {m: _library_imports(path, set(modules)) for m, path in modules.items()}
+    upward = [f"{m} imports {d}" for m, deps in sorted(graph.items()) for d in sorted(deps) if layer[d] > layer[m]]
     assert not upward, "imports against the layering of ARCHITECTURE.md: " + "; ".join(upward)
+    circles = [m for m in graph if _reaches(graph, m, m)]
+    assert not circles, f"import circles through {circles}"
+
+
+def _reaches(graph: dict[str, set[str]], start: str, target: str) -> bool:
+    """Whether `target` is reachable from `start`'s imports (a circle when target is start)."""
+    seen, todo = set(), list(graph[start])
+    while todo:
+        m = todo.pop()
+        if m == target:
+            return True
+        if m not in seen:
+            seen.add(m)
+            todo.extend(graph.get(m, ()))
+    return False
+
+
+def test_import_layer_check_catches_an_upward_import(tmp_path: Path) -> None:
+    module = tmp_path / "m.py"
+    module.write_text("from ticketlib.runner import report\nfrom ticketlib.core.masks import Mask\n")
+    assert _library_imports(module, {"runner.report", "core.masks"}) == {"runner.report", "core.masks"}
+    assert _reaches({"a": {"b"}, "b": {"a"}}, "a", "a") and not _reaches({"a": {"b"}, "b": set()}, "a", "a")
 
 
 def test_code_cites_the_architecture_in_the_repository() -> None:
-    cited = [p.name for p in (ROOT / "ticketlib").glob("*.py") if "DESIGN.md" in p.read_text()]
+    cited = [p.name for p in (ROOT / "ticketlib").rglob("*.py") if "DESIGN.md" in p.read_text()]
     assert not cited, f"{cited} cite a design document outside the repository; cite ARCHITECTURE.md"
     sections = set(re.findall(r"^## (.+)$", (ROOT / "ARCHITECTURE.md").read_text(), re.M))
-    for path in (ROOT / "ticketlib").glob("*.py"):
+    for path in (ROOT / "ticketlib").rglob("*.py"):
         for section in re.findall(r'ARCHITECTURE\.md, "([^"]+)"', path.read_text()):
             assert any(section in s for s in sections), f"{path.name} cites a missing section {section!r}"

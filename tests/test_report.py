@@ -8,16 +8,19 @@ import numpy as np
 import pytest
 import torch
 
-from ticketlib import cache, claims, report
-from ticketlib.report import Record
+from ticketlib.verdicts import engine
+from ticketlib.verdicts import thresholds
+from ticketlib.infra import cache
+from ticketlib.runner import report
+from ticketlib.runner.report import Record
 
 VALUES = {"holds": {0: 2.0, 1: 2.2, 2: 1.9}, "fails": {0: -2.0, 1: -2.1, 2: -1.8}, "inconclusive": {0: 1.0, 1: -1.0}}
 
 
-def verdict(claim_id: str, outcome: str, **kwargs) -> claims.Verdict:
+def verdict(claim_id: str, outcome: str, **kwargs) -> engine.Verdict:
     """A claim judged by ticketlib.claims whose verdict is `outcome` (per-seed values chosen for it)."""
-    return claims.judge(claim_id, f"statement of {claim_id} | piped", "paper <b>", VALUES[outcome],
-                        claims.Threshold(0.0, "Someone 2020, Fig. 1"), ">", "measured", **kwargs)
+    return engine.judge(claim_id, f"statement of {claim_id} | piped", "paper <b>", VALUES[outcome],
+                        thresholds.Threshold(0.0, "Someone 2020, Fig. 1"), ">", "measured", **kwargs)
 
 
 def fake_record(run: str, outcomes: list[str], seconds: float | None = 12.0, provenance: dict | None = None) -> dict:
@@ -47,7 +50,7 @@ def test_record_saves_plain_json(tmp_path) -> None:
     record.metric("curve", {1: torch.tensor([1.0, 2.0]), "nan": float("nan")})
     record.metric("pair", (1, np.int64(2)))
     record.claim(verdict("ok", "holds"))
-    record.claim(claims.judge("one_seed", "s", "p", {0: 1.0}, claims.Threshold(0.0, "src"), ">", "m"))
+    record.claim(engine.judge("one_seed", "s", "p", {0: 1.0}, thresholds.Threshold(0.0, "src"), ">", "m"))
     record.save()
     body = json.loads((tmp_path / "r.json").read_text())
     assert 0 <= body["metrics"].pop("notebook_seconds") < 60  # the wall time since the record was opened, last
@@ -61,15 +64,15 @@ def test_record_saves_plain_json(tmp_path) -> None:
 
 
 def test_display_strings() -> None:
-    def as_dict(v: claims.Verdict) -> dict:
+    def as_dict(v: engine.Verdict) -> dict:
         return report._plain(v.to_dict())
 
     spread = as_dict(verdict("c", "holds"))
     assert report.estimate_text(spread).startswith("2.033 [") and report.threshold_text(spread) == "> 0 (paper)"
-    exact = as_dict(claims.judge("d", "s", "p", {0: 86.5}, claims.Threshold(86.0, "Zhou"), ">", "m",
+    exact = as_dict(engine.judge("d", "s", "p", {0: 86.5}, thresholds.Threshold(86.0, "Zhou"), ">", "m",
                                  deterministic=True))
     assert report.estimate_text(exact) == "86.5 (deterministic)" and report.threshold_text(exact) == "> 86 (paper)"
-    assert report.estimate_text(as_dict(claims.judge("e", "s", "p", {0: 1.0}, claims.direction_only("x"), "<", "m"))) \
+    assert report.estimate_text(as_dict(engine.judge("e", "s", "p", {0: 1.0}, thresholds.direction_only("x"), "<", "m"))) \
         == "1 (no interval: one seed)"
     old = {"id": "old", "statement": "s", "paper": "p", "measured": "m", "holds": False}
     assert report.verdict_of(old) == "fails" and report.estimate_text(old) == report.threshold_text(old) == ""
@@ -93,7 +96,7 @@ def test_scorecard_markdown_and_html(tmp_path) -> None:
     rows = [line for line in lines if line.startswith("| 0")]
     assert len(rows) == 5 and sum("| **fails** |" in r for r in rows) == 1 and sum("*inconclusive*" in r for r in rows) == 1
     assert "**3 hold, 1 fail, 1 inconclusive of 5 claims** across 3 run(s)." in text
-    assert f"Method: {claims.METHOD}." in text
+    assert f"Method: {engine.METHOD}." in text
     assert "- 01_imp: 12 s on cpu (2 cores); stale: no provenance recorded" in text
     page = (tmp_path / "index.html").read_text()
     assert [page.count(f'col0 {v}"') for v in ("holds", "fails", "inconclusive")] == [3, 1, 1]  # rows by verdict
@@ -106,7 +109,7 @@ def test_scorecard_markdown_and_html(tmp_path) -> None:
 
 
 def test_stale_runs_and_mixed_cpu_capabilities_are_marked(tmp_path) -> None:
-    from ticketlib import run
+    from ticketlib.runner import run
 
     for rel in ("params/cpu/01_imp.yaml", "params/cpu/02_conservation.yaml", "notebooks/01_imp.ipynb",
                 "notebooks/02_conservation.ipynb", "ticketlib/a.py"):

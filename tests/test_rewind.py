@@ -5,11 +5,12 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ticketlib import imp, rewind
-from ticketlib import train as train_mod
-from ticketlib.masks import Mask
-from ticketlib.rewind import Step, capture, restore
-from ticketlib.train import TrainConfig, train
+from ticketlib.studies.imp import study as imp
+from ticketlib.core import rewind
+from ticketlib.core import train as train_mod
+from ticketlib.core.masks import Mask
+from ticketlib.core.rewind import Step, capture, restore
+from ticketlib.core.train import TrainConfig, train
 
 
 def states_equal(a: dict, b: dict) -> bool:

@@ -6,9 +6,9 @@ import pytest
 import torch
 from torch import nn
 
-from ticketlib import scores
-from ticketlib.data import Split
-from ticketlib.masks import Mask
+from ticketlib.core import scores
+from ticketlib.core.data import Split
+from ticketlib.core.masks import Mask
 
 
 def mlp(bias: bool, seed: int = 0) -> nn.Sequential:
@@ -135,7 +135,7 @@ def test_grasp_sign_on_hand_computed_toy() -> None:
     s = scores.grasp(model, Mask.ones_like(model), batch, temperature=1.0)["weight"].flatten()
     assert s.tolist() == pytest.approx([-c * a, c * b], rel=1e-6)
     # thresholding keeps the highest θ⊙Hg, i.e. prunes the lowest (negative) one: weight a
-    from ticketlib.pruning import prune_to_density
+    from ticketlib.core.pruning import prune_to_density
 
     kept = prune_to_density({"weight": s.view(2, 1)}, Mask.ones_like(model), 0.5)["weight"].flatten()
     assert kept.tolist() == [False, True]
@@ -212,7 +212,7 @@ def test_balanced_batch_has_exactly_k_per_class_and_is_deterministic() -> None:
 
 
 def test_conservation_summary_of_a_chain_network_is_conserved() -> None:
-    from ticketlib.masks import Mask
+    from ticketlib.core.masks import Mask
 
     torch.manual_seed(0)
     net = nn.Sequential(nn.Flatten(), nn.Linear(16, 12), nn.ReLU(), nn.Linear(12, 8), nn.ReLU(), nn.Linear(8, 4))

@@ -8,10 +8,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ticketlib import imp, search
-from ticketlib.cache import Cache
-from ticketlib.checks import check_ticket
-from ticketlib.train import TrainConfig
+from ticketlib.studies.imp import study as imp
+from ticketlib.core import search
+from ticketlib.infra.cache import Cache
+from ticketlib.core.checks import check_ticket
+from ticketlib.core.train import TrainConfig
 
 PINNED_KEYS = [  # computed by the IMP loop before it moved onto search.find_ticket (commit 4923932)
     (imp.IMPConfig(rounds=2, fraction=0.5, overrides={"output": 0.25}, rewind="5it"),

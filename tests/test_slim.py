@@ -5,8 +5,10 @@ import pytest
 import torch
 from torch import nn
 
-from ticketlib import earlybird, models, slim
-from ticketlib.masks import Mask
+from ticketlib.studies.early_tickets import study as earlybird
+from ticketlib.core import models
+from ticketlib.core import slim
+from ticketlib.core.masks import Mask
 
 
 @torch.no_grad()

@@ -14,8 +14,9 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from ticketlib import audit, claims, thresholds
-from ticketlib.thresholds import Threshold, cites_passage, paper_is_labelled, source_is_labelled
+from ticketlib.verdicts import audit, engine, thresholds
+from ticketlib import studies
+from ticketlib.verdicts.thresholds import Threshold, cites_passage, paper_is_labelled, source_is_labelled
 
 ROOT = Path(__file__).resolve().parents[1]
 spec = importlib.util.spec_from_file_location("rejudge", ROOT / "benchmarks" / "rejudge.py")
@@ -43,7 +44,9 @@ def test_every_setting_names_its_passage() -> None:
 
 
 def test_every_module_threshold_is_labelled() -> None:
-    constants = {name: t for name, t in vars(claims).items() if isinstance(t, Threshold)}
+    modules = [engine] + [importlib.import_module(f"ticketlib.studies.{package}.claims")
+                          for package, _ in studies.STUDIES.values()]
+    constants = {name: t for module in modules for name, t in vars(module).items() if isinstance(t, Threshold)}
     assert {"CONSERVATION_TOLERANCE", "CHANCE_MARGIN", "SHUFFLE_TOLERANCE", "COMPACT_TARGET"} <= set(constants)
     for name, t in constants.items():
         assert source_is_labelled(t.source, t.basis), f"claims.{name}: {t.source!r}"

@@ -5,12 +5,16 @@ import pytest
 import torch
 from torch import nn
 
-from ticketlib import claims, config, experiment, imp, stability
-from ticketlib import stability_claims as sc
-from ticketlib.cache import Cache, unit_key
-from ticketlib.data import Split
-from ticketlib.masks import Mask
-from ticketlib.train import TrainConfig, train
+from ticketlib import studies
+from ticketlib.runner import config
+from ticketlib.core import experiment
+from ticketlib.studies.imp import study as imp
+from ticketlib.studies.stability import study as stability
+from ticketlib.studies.stability import claims as sc
+from ticketlib.infra.cache import Cache, unit_key
+from ticketlib.core.data import Split
+from ticketlib.core.masks import Mask
+from ticketlib.core.train import TrainConfig, train
 
 
 def bn_net() -> nn.Module:
@@ -197,8 +201,8 @@ def test_agreement_counts_cases_per_seed() -> None:
 
 def test_stability_params_that_cannot_be_judged_are_refused() -> None:
     _, good = config.resolve("params/smoke/07_stability.yaml")
-    assert claims.check_params("07_stability", good) == []
+    assert studies.check_params("07_stability", good) == []
     bad = dict(good, seeds=[0], rewind_points=["50it"], claim_level=7.0, imp_params="params/smoke/04_x.yaml")
-    errors = claims.check_params("07_stability", bad)
+    errors = studies.check_params("07_stability", bad)
     assert len(errors) == 4 and "'seeds'" in errors[0] and "'imp_params'" in " ".join(errors)
 

@@ -5,7 +5,8 @@ from collections import Counter
 import pytest
 import torch
 
-from ticketlib import bert, text
+from ticketlib.core import bert
+from ticketlib.core import text
 
 pytest.importorskip("transformers")
 

@@ -7,10 +7,10 @@ import torch.nn.functional as F
 from torch import nn
 
 from conftest import synthetic_dataset
-from ticketlib import imp
-from ticketlib import train as train_mod
-from ticketlib.masks import Mask, keep_pruned_at_zero, prunable_names, zero_update_keeps_zero
-from ticketlib.train import TrainConfig, evaluate, train
+from ticketlib.studies.imp import study as imp
+from ticketlib.core import train as train_mod
+from ticketlib.core.masks import Mask, keep_pruned_at_zero, prunable_names, zero_update_keeps_zero
+from ticketlib.core.train import TrainConfig, evaluate, train
 
 STATE_KEYS = {"sgd": ["momentum_buffer"], "adam": ["exp_avg", "exp_avg_sq"], "adamw": ["exp_avg", "exp_avg_sq"],
               "adam_fused": ["exp_avg", "exp_avg_sq"], "adamw_fused": ["exp_avg", "exp_avg_sq"]}

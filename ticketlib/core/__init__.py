@@ -1,0 +1,1 @@
+"""ticketlib.core: see ARCHITECTURE.md."""

@@ -1,0 +1,1 @@
+"""ticketlib.infra: see ARCHITECTURE.md."""

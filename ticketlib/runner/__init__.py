@@ -1,0 +1,1 @@
+"""ticketlib.runner: see ARCHITECTURE.md."""

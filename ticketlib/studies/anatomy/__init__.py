@@ -1,0 +1,1 @@
+"""ticketlib.studies.anatomy: see ARCHITECTURE.md."""

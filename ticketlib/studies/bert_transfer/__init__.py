@@ -1,0 +1,1 @@
+"""ticketlib.studies.bert_transfer: see ARCHITECTURE.md."""

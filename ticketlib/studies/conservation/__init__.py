@@ -1,0 +1,1 @@
+"""ticketlib.studies.conservation: see ARCHITECTURE.md."""

@@ -1,0 +1,1 @@
+"""ticketlib.studies.deployment: see ARCHITECTURE.md."""

@@ -1,0 +1,1 @@
+"""ticketlib.studies.early_tickets: see ARCHITECTURE.md."""

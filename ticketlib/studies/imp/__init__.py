@@ -1,0 +1,1 @@
+"""ticketlib.studies.imp: see ARCHITECTURE.md."""

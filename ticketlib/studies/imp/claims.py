@@ -1,0 +1,51 @@
+"""01_imp's claims: winning tickets match the dense network, random re-init does not (Frankle & Carbin 2019; Frankle et al. 2020)."""
+from __future__ import annotations
+
+
+from ticketlib.verdicts.engine import STRICTER, Verdict, _level_text, at_level, fmt_interval, judge, matching_threshold, paired
+from ticketlib.verdicts.thresholds import direction_only, level_for
+
+
+
+# --- 01_imp: winning tickets --------------------------------------------------------------------------
+def imp_claims(rows: list[dict], model: str, dataset: str, accuracy: str, step_schedule: bool,
+               default_level: float = 3.6, default_fast_level: float = 21.1) -> list[Verdict]:
+    """The four IMP findings from `imp.imp_study` rows (kinds ticket, reinit, random_mask). `accuracy`: the column
+    judged ("final_test_accuracy" for SGD step schedules, whose papers report the end of training);
+    `step_schedule` drops the learns-faster claim: early stopping is not what those papers measure."""
+    level, level_source = level_for("ticket_matches_dense", model, dataset, default_level)
+    dense = at_level(rows, "ticket", 100.0, accuracy)
+    ticket = at_level(rows, "ticket", level, accuracy)
+    actual = _level_text(rows, level)
+    setting_name = f"{model}/{dataset}"
+    gap = paired(ticket, dense, "ticket_matches_dense")
+    threshold = matching_threshold(dense, "ticket_matches_dense")
+    v = judge("ticket_matches_dense",
+              f"At ≈{level:g}% of weights remaining ({actual}) the IMP ticket matches the dense network "
+              f"(ticket − dense: {STRICTER})",
+              level_source, gap, threshold, ">", "")
+    v.measured = f"ticket − dense at {actual}: {fmt_interval(v)}; threshold {threshold.value:+.2f} pp (−1 SD of dense)"
+    verdicts = [v]
+    for kind, cid, what in [("reinit", "reinit_falls_behind", "the same mask on re-initialised weights"),
+                            ("random_mask", "random_mask_falls_behind",
+                             "a random mask with the ticket's per-layer densities")]:
+        gap = paired(ticket, at_level(rows, kind, level, accuracy), cid)
+        v = judge(cid, f"At ≈{level:g}% ({actual}) {what} trains below the ticket (ticket − control > 0)",
+                  "random re-initialisation and random pruning fall behind the ticket (Frankle & Carbin 2019, "
+                  "Figs. 3–4; no number at this level)", gap, direction_only(setting_name), ">", "")
+        v.measured = f"ticket − {kind} at {actual}: {fmt_interval(v)}"
+        verdicts.append(v)
+    if not step_schedule:
+        fast_level, fast_source = level_for("ticket_learns_faster", model, dataset, default_fast_level)
+        earlier = paired(at_level(rows, "ticket", 100.0, "early_stop_iteration"),
+                         at_level(rows, "ticket", fast_level, "early_stop_iteration"), "ticket_learns_faster")
+        at = _level_text(rows, fast_level)
+        v = judge("ticket_learns_faster",
+                  f"At ≈{fast_level:g}% ({at}) the ticket reaches its minimum validation loss earlier than dense "
+                  "(dense − ticket early-stop iteration > 0)", fast_source, earlier,
+                  direction_only(f"the size of the speed-up on {setting_name}"), ">", "")
+        v.measured = f"dense − ticket early-stop iteration at {at}: {fmt_interval(v, 'it', 0)}"
+        verdicts.append(v)
+    return verdicts
+
+

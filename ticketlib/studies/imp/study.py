@@ -1,0 +1,147 @@
+"""Iterative magnitude pruning: train -> prune -> rewind -> repeat, one cached unit per round.
+
+`Experiment` says what is trained on what (its dict is part of every cache key);
+`IMPConfig` says how to prune and where to rewind. `find_ticket` runs or resumes
+the rounds; `train_control` trains the classic controls of a round's mask (random
+re-initialisation, random mask with the same per-layer densities).
+"""
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from ticketlib.core import data as data_lib
+from ticketlib.infra import execute
+from ticketlib.core import pruning
+from ticketlib.core import rewind
+from ticketlib.core import scores
+from ticketlib.core import search
+from ticketlib.infra.cache import Cache, unit_key
+from ticketlib.infra.device import describe
+from ticketlib.core.masks import Mask
+from ticketlib.core.experiment import RANDOM_MASK_SEED_OFFSET, REINIT_SEED_OFFSET, Experiment
+from ticketlib.core.pruning import resolve_overrides
+from ticketlib.core.search import FRACTION_OF, IMPConfig, Round, Ticket
+from ticketlib.core.train import train
+
+CONTROLS = ("reinit", "random_mask")
+__all__ = ["CONTROLS", "FRACTION_OF", "IMPConfig", "Round", "Ticket", "find_ticket", "imp_study", "nearest_round",
+           "next_mask", "resolve_overrides", "round_row", "seed_study", "train_control"]
+
+
+def _payload(model: nn.Module, mask: Mask, result, extra: dict | None = None) -> dict:
+    return {"mask": dict(mask), "result": result.summary(), "history": result.history,
+            "final_state": rewind.capture(model), **(extra or {})}
+
+
+def next_mask(imp: IMPConfig, model: nn.Module, trained_state: dict, mask: Mask, round_index: int) -> Mask:
+    """The mask of round `round_index` from the previous round's trained weights."""
+    model.load_state_dict(trained_state)
+    return search.prune_step(imp, scores.magnitude(model, mask), mask, round_index, model)
+
+
+def find_ticket(exp: Experiment, imp: IMPConfig, data: data_lib.Dataset, seed: int,
+                cache: Cache | None = None, progress: bool = True, names: list[str] | None = None) -> Ticket:
+    """Run (or resume from the cache) `imp.rounds + 1` trainings: the dense one, then one per pruning round.
+
+    `search.find_ticket` with `train.train` as the loop (which fast-forwards the schedule and data order
+    of a rewound round) and one cached unit per round, keyed by (experiment, imp, seed, names, round).
+    """
+    model = exp.build_model(data, seed)
+    ipe = exp.train.iterations_per_epoch(len(data.train))
+    rewind_iteration = rewind.Step(imp.rewind).iteration(ipe)
+    total = exp.train.iterations(len(data.train))
+    if rewind_iteration >= total:
+        raise ValueError(f"rewind step {imp.rewind!r} (iteration {rewind_iteration}) is not inside training "
+                         f"({exp.train.duration!r} = {total} iterations)")
+    base = unit_key("imp_round", experiment=exp, imp=imp, seed=seed, names=names)
+
+    def train_fn(model: nn.Module, mask: Mask, context: search.RoundContext):
+        result = train(model, data, exp.train, mask=mask, seed=seed, start_iteration=context.start_iteration,
+                       capture_at=context.capture_at, progress=progress)
+        if context.capture_at is not None:
+            context.rewind_point(result.captured_state)
+        return result
+
+    rounds = search.CacheRounds(cache or Cache(None), base, describe(exp.device))
+    return search.find_ticket(model, train_fn, imp, cache=rounds, names=names, iterations_per_epoch=ipe)
+
+
+def train_control(exp: Experiment, imp: IMPConfig, data: data_lib.Dataset, ticket: Ticket, round_index: int,
+                  kind: str, seed: int, cache: Cache | None = None, progress: bool = True) -> Round:
+    """Train a control of round `round_index`'s ticket.
+
+    "reinit": the same mask on fresh weights from another seed, trained from iteration 0.
+    "random_mask": a random mask with the ticket's per-layer counts on the ticket's rewound weights.
+    """
+    if kind not in CONTROLS:
+        raise ValueError(f"control must be one of {CONTROLS}, got {kind!r}")
+    cache = cache or Cache(None)
+    ticket_mask = ticket.rounds[round_index].mask
+    key = unit_key("imp_control", experiment=exp, imp=imp, seed=seed, round=round_index, control=kind,
+                   mask_density=ticket_mask.density())
+
+    def compute() -> dict:
+        model = exp.build_model(data, seed)
+        if kind == "reinit":
+            mask, start = ticket_mask, 0
+            model = exp.build_model(data, seed + REINIT_SEED_OFFSET)
+            mask.apply(model)
+        else:
+            mask = pruning.random_mask_like(ticket_mask, torch.Generator().manual_seed(seed + RANDOM_MASK_SEED_OFFSET))
+            start = ticket.rewind_iteration
+            rewind.restore(model, ticket.rewind_state, mask)
+        result = train(model, data, exp.train, mask=mask, seed=seed, start_iteration=start, progress=progress)
+        return _payload(model, mask, result)  # its final_state is 07's first copy of the random-mask control
+
+    payload = cache.cached(key, compute, describe(exp.device))
+    return Round(round_index, Mask(payload["mask"]), payload["result"], payload["history"], payload["final_state"])
+
+
+def nearest_round(rounds: list[Round], percent: float) -> Round:
+    """The round whose % of weights remaining is closest to `percent` (on a log scale)."""
+    import math
+
+    return min(rounds, key=lambda r: abs(math.log(max(r.density, 1e-12) * 100 / percent)))
+
+
+def round_row(round_: Round, seed: int, kind: str) -> dict:
+    """One tidy row for tables and figures."""
+    return {"seed": seed, "kind": kind, "round": round_.round, "percent_remaining": 100 * round_.density,
+            "test_accuracy": 100 * round_.result["test_accuracy"],
+            "early_stop_iteration": round_.result["early_stop_iteration"],
+            "final_test_accuracy": 100 * round_.result["final_test_accuracy"],
+            "seconds": round_.result["seconds"]}
+
+
+def seed_study(exp: Experiment, data: data_lib.Dataset, imp: IMPConfig, seed: int, control_levels: list[float],
+               controls: tuple[str, ...] = CONTROLS, cache: Cache | None = None,
+               progress: bool = True) -> tuple[Ticket, list[dict]]:
+    """IMP for one seed and its controls at the rounds nearest `control_levels`: one unit of `imp_study`."""
+    ticket = find_ticket(exp, imp, data, seed, cache=cache, progress=progress)
+    rows = [round_row(r, seed, "ticket") for r in ticket.rounds]
+    for index in sorted({nearest_round(ticket.rounds, level).round for level in control_levels}):
+        for kind in controls:
+            control = train_control(exp, imp, data, ticket, index, kind, seed, cache, progress)
+            rows.append(round_row(control, seed, kind))
+    return ticket, rows
+
+
+def imp_study(exp: Experiment, imp: IMPConfig, data: data_lib.Dataset | None, seeds: list[int],
+              control_levels: list[float], controls: tuple[str, ...] = CONTROLS, cache: Cache | None = None,
+              progress: bool = True, workers: int = 1, data_root: str = "data",
+              download: bool = False, executor: str | None = None) -> tuple[dict[int, Ticket], list[dict]]:
+    """IMP for every seed plus the controls at the rounds nearest `control_levels` (% remaining).
+
+    Returns the tickets and tidy rows (kind = "ticket" or a control name) for tables and claims.
+    Seeds are independent units run through `execute.map_units` on the `executor` backend: `workers`
+    > 1 runs them in parallel with cores/workers threads each (small networks like LeNet use two
+    cores better as two single-threaded trainings than as one two-threaded one: 1.6x here).
+    """
+    jobs = [{"imp": imp, "seed": s, "control_levels": list(control_levels), "controls": tuple(controls)}
+            for s in seeds]
+    outcomes = execute.map_units(seed_study, exp, jobs, data=data, cache=cache, workers=workers,
+                                 backend=executor, progress=progress, data_root=data_root, download=download)
+    tickets = {seed: ticket for seed, (ticket, _) in zip(seeds, outcomes)}
+    rows = [row for _, seed_rows in outcomes for row in seed_rows]
+    return tickets, rows

@@ -1,0 +1,1 @@
+"""ticketlib.studies.stability: see ARCHITECTURE.md."""

@@ -1,0 +1,1 @@
+"""ticketlib.verdicts: see ARCHITECTURE.md."""
