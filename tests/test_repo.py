@@ -183,3 +183,17 @@ def test_code_cites_the_architecture_in_the_repository() -> None:
     for path in (ROOT / "ticketlib").rglob("*.py"):
         for section in re.findall(r'ARCHITECTURE\.md, "([^"]+)"', path.read_text()):
             assert any(section in s for s in sections), f"{path.name} cites a missing section {section!r}"
+
+
+def test_smoke_tests_fail_not_skip_on_a_missing_data_package_under_make_test(monkeypatch) -> None:
+    from conftest import REQUIRE, require
+
+    monkeypatch.setenv(REQUIRE, "1")
+    with pytest.raises(ImportError, match="no_such_data_package is missing"):
+        require("no_such_data_package")
+    monkeypatch.delenv(REQUIRE)
+    with pytest.raises(pytest.skip.Exception):
+        require("no_such_data_package")
+    assert f"{REQUIRE}=1" in (ROOT / "Makefile").read_text().split("\ntest:", 1)[1].split("\n\n", 1)[0]
+    smoke = sorted((ROOT / "tests").glob("test_notebook_*.py"))
+    assert smoke and all("importorskip" not in p.read_text() and 'require("papermill")' in p.read_text() for p in smoke)

@@ -260,3 +260,27 @@ def test_find_ticket_rejects_a_rewind_step_outside_training(tiny_data) -> None:
                          train=TrainConfig(lr=1e-2, batch_size=20, duration="20it", eval_every="10it"))
     with pytest.raises(ValueError, match="rewind step '20it'.*not inside training"):
         imp.find_ticket(exp, imp.IMPConfig(rounds=1, rewind="20it"), tiny_data, seed=0, progress=False)
+
+
+def test_hooks_come_off_when_a_step_raises(tiny_data, monkeypatch) -> None:
+    removed = []
+
+    class Handle:
+        def __init__(self, what: str) -> None:
+            self.what = what
+
+        def remove(self) -> None:
+            removed.append(self.what)
+
+    monkeypatch.setattr(train_mod, "keep_pruned_at_zero", lambda mask, model, optimizer: Handle("keeper"))
+    monkeypatch.setattr(train_mod, "_Freezer", lambda trainable, model, optimizer: Handle("freezer"))
+    model = mlp()
+    cfg = TrainConfig(optimizer="sgd", lr=0.1, batch_size=20, duration="20it", eval_every="10it")
+
+    def failing(m: nn.Module) -> torch.Tensor:
+        raise RuntimeError("a step failed")
+
+    with pytest.raises(RuntimeError, match="a step failed"):
+        train(model, tiny_data, cfg, mask=half_mask(model), trainable=half_mask(model, 1), progress=False,
+              extra_loss=failing)
+    assert sorted(removed) == ["freezer", "keeper"]

@@ -35,10 +35,10 @@ class SparseLinear(nn.Module):
 
     def __init__(self, linear: nn.Linear, layout: str = "csr", block: int = 4):
         super().__init__()
-        self.weight = _to_sparse(linear.weight.detach(), layout, block)
+        self.register_buffer("weight", _to_sparse(linear.weight.detach(), layout, block))  # buffers: `.to()`, state_dict
         self.layout, self.in_features, self.out_features = layout, linear.in_features, linear.out_features
         bias = linear.bias.detach() if linear.bias is not None else torch.zeros(linear.out_features)
-        self.bias = bias.unsqueeze(1).clone()  # (out, 1): broadcast over the batch in addmm
+        self.register_buffer("bias", bias.unsqueeze(1).clone())  # (out, 1): broadcast over the batch in addmm
 
     def stored(self) -> int:
         """Weight values the kernel multiplies: the nonzeros (CSR) or every element of the stored blocks (BSR)."""
@@ -57,8 +57,8 @@ class SparseConv2d(nn.Module):
         super().__init__()
         if conv.groups != 1 or conv.padding_mode != "zeros" or isinstance(conv.padding, str):
             raise TypeError("SparseConv2d lowers groups=1 convolutions with numeric zero padding only")
-        self.weight = _to_sparse(conv.weight.detach().flatten(1), "csr")  # (out, in·kh·kw)
-        self.bias = None if conv.bias is None else conv.bias.detach().view(1, -1, 1, 1).clone()
+        self.register_buffer("weight", _to_sparse(conv.weight.detach().flatten(1), "csr"))  # (out, in·kh·kw)
+        self.register_buffer("bias", None if conv.bias is None else conv.bias.detach().view(1, -1, 1, 1).clone())
         self.out_channels = conv.out_channels
         self.geometry = dict(kernel_size=conv.kernel_size, dilation=conv.dilation, padding=conv.padding,
                              stride=conv.stride)
@@ -145,12 +145,13 @@ SPARSE_MODULES = (SparseLinear, SparseConv2d)
 def resident_bytes(model: nn.Module) -> int:
     """Bytes the model's weights occupy in memory: parameters and buffers, plus each sparse module's
     values, index arrays (int64) and bias."""
-    total = sum(t.numel() * t.element_size() for t in [*model.parameters(), *model.buffers()])
-    for module in model.modules():
-        if isinstance(module, SPARSE_MODULES):
-            w = module.weight
-            parts = [w.values(), w.crow_indices(), w.col_indices()] + ([module.bias] if module.bias is not None else [])
-            total += sum(p.numel() * p.element_size() for p in parts)
+    sparse = [m for m in model.modules() if isinstance(m, SPARSE_MODULES)]
+    counted_below = {id(b) for m in sparse for b in m.buffers(recurse=False)}  # a sparse tensor's numel is its dense size
+    total = sum(t.numel() * t.element_size() for t in [*model.parameters(), *model.buffers()] if id(t) not in counted_below)
+    for module in sparse:
+        w = module.weight
+        parts = [w.values(), w.crow_indices(), w.col_indices()] + ([module.bias] if module.bias is not None else [])
+        total += sum(p.numel() * p.element_size() for p in parts)
     return total
 
 

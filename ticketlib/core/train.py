@@ -221,30 +221,32 @@ def train(model: nn.Module, data: Dataset | ImageBatches, cfg: TrainConfig, mask
     running, seen = 0.0, 0
     order, order_epoch = None, -1
     bar = tqdm(range(start_iteration, total), disable=not progress, leave=False, mininterval=2.0)
-    for it in bar:
-        epoch, index = divmod(it, ipe)
-        if epoch != order_epoch:
-            order, order_epoch = batches.epoch(epoch), epoch
-        for group in optimizer.param_groups:
-            group["lr"] = lr_at(it)
-        loss = batches.loss(model, order[index], it)
-        if extra_loss is not None:
-            loss = loss + extra_loss(model)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
-        running, seen = running + loss.detach(), seen + 1  # summed on device: no sync per step
-        done = it + 1
-        if capture_at is not None and done == capture_at:
-            captured = capture(model)
-        if done % eval_every == 0 or done == total:
-            record(done, float(running) / max(seen, 1))
-            running, seen = 0.0, 0
-            bar.set_postfix(val_acc=f"{history[-1]['val_accuracy']:.4f}")
-    bar.close()
-    for handle in (keeper, freezer):
-        if handle is not None:
-            handle.remove()
+    try:  # the optimizer hooks come off even when a step raises
+        for it in bar:
+            epoch, index = divmod(it, ipe)
+            if epoch != order_epoch:
+                order, order_epoch = batches.epoch(epoch), epoch
+            for group in optimizer.param_groups:
+                group["lr"] = lr_at(it)
+            loss = batches.loss(model, order[index], it)
+            if extra_loss is not None:
+                loss = loss + extra_loss(model)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            running, seen = running + loss.detach(), seen + 1  # summed on device: no sync per step
+            done = it + 1
+            if capture_at is not None and done == capture_at:
+                captured = capture(model)
+            if done % eval_every == 0 or done == total:
+                record(done, float(running) / max(seen, 1))
+                running, seen = 0.0, 0
+                bar.set_postfix(val_acc=f"{history[-1]['val_accuracy']:.4f}")
+    finally:
+        bar.close()
+        for handle in (keeper, freezer):
+            if handle is not None:
+                handle.remove()
     _, history[-1]["test_accuracy"] = batches.evaluate(model, "test")
     if best_state is not None:  # the early-stop point is before the end: measure the test accuracy there
         final_state = capture(model)
