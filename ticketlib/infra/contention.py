@@ -41,6 +41,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TypeVar
 
+from ticketlib.infra.cores import machine
+
 T = TypeVar("T")
 
 QUIET_CORES = 0.25  # ours: see the module docstring
@@ -84,7 +86,7 @@ def _proc_stat_busy(cpus: Sequence[int] | None, path: str = "/proc/stat") -> flo
 
 
 def _cores() -> int:
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    return machine()
 
 
 def _load() -> float | None:

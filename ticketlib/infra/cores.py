@@ -12,9 +12,15 @@ import os
 ENV = "TICKETLIB_CORES"
 
 
+def machine() -> int:
+    """The cores this process may run on (its affinity mask): the one core count of the library, which describes a
+    CPU in records and unit metadata and bounds `available`."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+
+
 def available() -> int:
     """Cores this run may use: the affinity mask, capped by TICKETLIB_CORES."""
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    cores = machine()
     share = os.environ.get(ENV, "").strip()
     if share:
         try:

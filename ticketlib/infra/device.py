@@ -12,6 +12,8 @@ import os
 
 import torch
 
+from ticketlib.infra.cores import machine
+
 DEVICES = ("auto", "cpu", "cuda")
 PRECISIONS = ("fp32", "bf16")
 
@@ -90,7 +92,7 @@ def describe(device: str | torch.device) -> str:
         others = gpu_neighbours(resolved)
         shared = f", shared with {others} other process(es)" if others else ""
         return f"cuda ({torch.cuda.get_device_name(resolved)}{shared})"
-    return f"cpu ({os.cpu_count()} cores)"
+    return f"cpu ({machine()} cores)"
 
 
 def gpu_neighbours(device: torch.device) -> int:

@@ -17,6 +17,7 @@ import time
 from pathlib import Path
 
 from ticketlib import __version__
+from ticketlib.infra.cores import machine
 from ticketlib.runner.config import ParamError, resolve
 from ticketlib.infra.progress import Monitor, expected_units
 from ticketlib.runner.report import write_json
@@ -47,7 +48,7 @@ def versions() -> dict:
 def device_name() -> str:
     import torch
 
-    return f"cuda ({torch.cuda.get_device_name(0)})" if torch.cuda.is_available() else f"cpu ({os.cpu_count()} cores)"
+    return f"cuda ({torch.cuda.get_device_name(0)})" if torch.cuda.is_available() else f"cpu ({machine()} cores)"
 
 
 def git_state(repo: str | Path) -> tuple[str | None, bool | None]:
@@ -79,7 +80,7 @@ def cpu_info() -> dict:
         bf16 = bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
     except Exception:  # not built with oneDNN, or the private op moved
         bf16 = None
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    cores = machine()
     return {"model": model or platform.processor() or None, "capability": torch.backends.cpu.get_cpu_capability(),
             "onednn_max_isa": os.environ.get("ONEDNN_MAX_CPU_ISA") or "default",
             "aten_cpu_capability_env": os.environ.get("ATEN_CPU_CAPABILITY"),
