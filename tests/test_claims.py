@@ -423,7 +423,7 @@ def test_every_params_file_of_every_profile_can_be_judged() -> None:
 
 
 def test_side_of_zero() -> None:
-    assert deployment_claims.side_of_zero(0.1, 2.0) == "above zero"
-    assert deployment_claims.side_of_zero(-2.0, -0.1) == "below zero"
-    assert deployment_claims.side_of_zero(-0.1, 0.1) == "not distinguishable from zero"
-    assert deployment_claims.side_of_zero(0.0, 1.0) == "not distinguishable from zero"  # touching zero is not above it
+    assert engine.side_of_zero(0.1, 2.0) == "above zero"
+    assert engine.side_of_zero(-2.0, -0.1) == "below zero"
+    assert engine.side_of_zero(-0.1, 0.1) == "not distinguishable from zero"
+    assert engine.side_of_zero(0.0, 1.0) == "not distinguishable from zero"  # touching zero is not above it

@@ -288,3 +288,8 @@ def select_values(rows: list[dict], column: str = "test_accuracy", **where) -> d
     if not out:
         raise ValueError(f"no rows with {where}: that run was not trained")
     return out
+
+
+def side_of_zero(low: float, high: float) -> str:
+    """Where an interval lies against zero, in words, for diagnostics that are not claims."""
+    return "above zero" if low > 0 else "below zero" if high < 0 else "not distinguishable from zero"

@@ -89,11 +89,6 @@ def _percent_of_round(rows: list[dict], round_index: int, claim: str) -> float:
     return found.pop()
 
 
-def side_of_zero(low: float, high: float) -> str:
-    """Where an interval lies against zero, in words, for diagnostics that are not claims."""
-    return "above zero" if low > 0 else "below zero" if high < 0 else "not distinguishable from zero"
-
-
 def crossover_text(crossover: Mapping) -> str:
     """A crossover (`deploy.crossovers`: where a form's median latency ratio to dense crosses 1) in words."""
     if crossover["how"] == "never":
