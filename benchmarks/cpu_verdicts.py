@@ -4,7 +4,7 @@ Runs of the same params on two CPU paths (say the default path and `ATEN_CPU_CAP
 ONEDNN_MAX_CPU_ISA=AVX2`, or two machines) differ in the last digits. This prints, per run, the scorecard's own
 run notes for both records (wall time, ATen capability, oneDNN ISA, threads, and a warning when the
 capabilities differ), then every claim's verdict, estimate and interval on both sides, marking the
-verdicts that differ (`ticketlib.compare.table`, the same comparison `make reproduce` ends with). Exit status 1
+verdicts that differ (`ticketlib.runner.compare.table`, the same comparison `make reproduce` ends with). Exit status 1
 when a verdict differs (or is missing on the second side), 0 otherwise.
 
     .venv/bin/python benchmarks/cpu_verdicts.py runs/cpu /path/to/other/runs/cpu [--runs 01_imp 02_conservation]

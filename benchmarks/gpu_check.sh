@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The GPU go/no-go, under 10 minutes on one GPU; exit status 1 when any check fails. From the repository root after
 # `make setup` (with the paper extra: datasets): (1) every paper params file validates; (2) every paper file runs
-# truncated on CUDA (ticketlib.truncate: the paper's models and recipes on fixtures in the real formats, BERT
+# truncated on CUDA (ticketlib.runner.truncate: the paper's models and recipes on fixtures in the real formats, BERT
 # bert-base-shaped at the profile's precision, bf16 where native); (3) one CNN unit and one BERT unit computed
 # twice are bit-identical; (4) each paper file's GPU-hours from its own params at the steps/s measured here;
 # (5) the smoke notebooks on CUDA against their CPU records (tests/test_cuda.py).

@@ -1,6 +1,6 @@
 """A unit computed twice on this GPU must be bit-identical (a unit is a pure function of its key): one VGG-16 IMP
 round on the CIFAR fixture, and one bert-base-shaped fine-tune at the paper's precision (`auto`: bf16 where native).
-Exit status 1 on any difference. Usage: python benchmarks/gpu_repeat.py FIXTURES (built by ticketlib.fixtures)."""
+Exit status 1 on any difference. Usage: python benchmarks/gpu_repeat.py FIXTURES (built by ticketlib.runner.fixtures)."""
 from __future__ import annotations
 
 import sys

@@ -1,4 +1,4 @@
-"""The paper profile's GPU-hours on this machine's GPU: each params file's steps (`ticketlib.budget`, from its own
+"""The paper profile's GPU-hours on this machine's GPU: each params file's steps (`ticketlib.runner.budget`, from its own
 params) at the steps/s measured here for each kind of step it takes.
 
 A step is timed on random inputs of the real shapes (a step's cost does not depend on pixel or token values) under

@@ -5,7 +5,7 @@ the model and its own optimizer; after a warm-up, the variants are timed in inte
 (the order rotates every repeat) and the median block is reported, so background load hits every
 variant alike. Masks are 80% sparse (layerwise, by magnitude).
 
-Two Adam implementations are measured: `fused=True` (what `ticketlib.train.make_optimizer` uses) and
+Two Adam implementations are measured: `fused=True` (what `ticketlib.core.train.make_optimizer` uses) and
 torch's default for-loop one. Keeping pruned entries' Adam state at exactly zero means the for-loop
 path's `exp_avg_sq.sqrt()` runs on 80% zeros, and torch's CPU sqrt kernel is ~20x slower on 0.0 than
 on positive numbers; the fused kernel does not pay that, so it shows the cost of the masking itself.

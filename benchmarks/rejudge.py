@@ -1,6 +1,6 @@
 """Re-judge published run records with the library's current claims: the verdict before → after, claim by claim.
 
-Each record's own `metrics` (the per-seed rows its notebook recorded) go through the same `ticketlib.claims`
+Each record's own `metrics` (the per-seed rows its notebook recorded) go through the same `ticketlib.verdicts`
 functions the notebook calls, with the record's params; nothing is trained. Claims that are new in the current code
 are marked "(new)", claims that no longer exist "(gone)". Used for issue 21's audit table.
 

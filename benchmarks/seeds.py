@@ -1,9 +1,9 @@
 """The cost of k seeds relative to one, the way the `cpu` profile trains them (measured side by side in one run).
 
-Verdicts are judged over seeds (`ticketlib.claims`), so every comparative claim needs >= 3 of them. Small
+Verdicts are judged over seeds (`ticketlib.verdicts`), so every comparative claim needs >= 3 of them. Small
 networks use the cores better as several single-threaded trainings than as one multi-threaded one, so
 `imp.imp_study` (01, 05), `pai.train_grid` (02) and `criteria.train_actions` (05) train seeds in worker
-processes, one core each (`ticketlib.cores.split`). This benchmark times a LeNet-300-100 IMP unit (a masked
+processes, one core each (`ticketlib.infra.cores.split`). This benchmark times a LeNet-300-100 IMP unit (a masked
 training of `--iterations` on real MNIST) for 1 seed in-process on all cores, and for k seeds through the
 same worker pool, and prints the wall time of k seeds over one seed's. Measured alone on the 2-core
 development machine at --iterations 10000 (01's round): k = 2 costs 1.59x one seed (0.80x per seed),

@@ -6,7 +6,7 @@
 
 `run` starts `--hogs` CPU-bound Python processes (a busy loop each), runs `python -m ticketlib run PARAMS --out
 OUT` beside them, and stops them by their process ids when it ends. `compare` prints, per timing claim
-(`ticketlib.contention.TIMING_CLAIMS`), each record's verdict, estimate and interval and whether its machine was
+(`ticketlib.infra.contention.TIMING_CLAIMS`), each record's verdict, estimate and interval and whether its machine was
 quiet (the claim's `contention` summary: state and other processes' share of the cores), so that the alone and the
 loaded run can be read side by side.
 """

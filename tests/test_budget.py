@@ -1,4 +1,4 @@
-"""GPU-hours from a params file's own settings (`ticketlib.budget`), with a fake steps/s."""
+"""GPU-hours from a params file's own settings (`ticketlib.runner.budget`), with a fake steps/s."""
 import math
 from pathlib import Path
 

@@ -1,4 +1,4 @@
-"""ticketlib.compare: two run folders compared claim by claim, CPU paths stated; the `compare` command."""
+"""ticketlib.runner.compare: two run folders compared claim by claim, CPU paths stated; the `compare` command."""
 
 import json
 from pathlib import Path

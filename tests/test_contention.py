@@ -1,4 +1,4 @@
-"""The contention rule (ticketlib.contention) and the timing claims judged under it: synthetic windows show the
+"""The contention rule (ticketlib.infra.contention) and the timing claims judged under it: synthetic windows show the
 rule both ways (quiet: judged; busy on every attempt: inconclusive, "measured under load"; busy then quiet: judged
 on the quiet attempt), a real CPU-bound child raises the measured share above the level, records carry the fields."""
 

@@ -1,4 +1,4 @@
-"""ticketlib.deploy and the 06 claims: the compact ticket file (bit-exact round trip, byte formula, refusal of
+"""ticketlib.core.ticketfile and the 06 claims: the compact ticket file (bit-exact round trip, byte formula, refusal of
 corrupt or truncated files), sparse and slimmed forms against the masked dense model, FLOPs, energy, latency
 helpers; and the deployment claims on synthetic values (holding, failing, inconclusive)."""
 

@@ -1,5 +1,5 @@
 """Every paper params file, truncated, end to end on the CPU: the paper's models, recipes and notebook cells on
-on-disk fixtures in the real formats (`ticketlib.truncate`, `ticketlib.fixtures`). From here a paper run can fail
+on-disk fixtures in the real formats (`ticketlib.runner.truncate`, `ticketlib.runner.fixtures`). From here a paper run can fail
 only on what needs CUDA. Minutes in all (15-25 on an idle 2-core machine): marked `paper_truncated`, which
 `make test-paper` runs and `make test` leaves out until every file has passed this tier on a quiet machine."""
 import importlib.util

@@ -1,4 +1,4 @@
-"""ticketlib.progress: units report to the runner's events file (in process and from spawned workers), the line
+"""ticketlib.infra.progress: units report to the runner's events file (in process and from spawned workers), the line
 it shows (counts, cache hits, elapsed, an ETA from the units' own timings), and the record's `units`."""
 import io
 import json

@@ -18,7 +18,7 @@ VALUES = {"holds": {0: 2.0, 1: 2.2, 2: 1.9}, "fails": {0: -2.0, 1: -2.1, 2: -1.8
 
 
 def verdict(claim_id: str, outcome: str, **kwargs) -> engine.Verdict:
-    """A claim judged by ticketlib.claims whose verdict is `outcome` (per-seed values chosen for it)."""
+    """A claim judged by ticketlib.verdicts whose verdict is `outcome` (per-seed values chosen for it)."""
     return engine.judge(claim_id, f"statement of {claim_id} | piped", "paper <b>", VALUES[outcome],
                         thresholds.Threshold(0.0, "Someone 2020, Fig. 1"), ">", "measured", **kwargs)
 

@@ -8,7 +8,7 @@ the encoder as ``.bert``, so the prunable names are the same for every task and 
 
 Pruned: every encoder Linear (query, key, value, attention output, intermediate, output) and the
 pooler, chosen by name pattern (`encoder_weight_names`); never the embeddings nor a head. The
-experiment side (fine-tuning units, IMP, controls, transfer) is `ticketlib.bert_tickets`.
+experiment side (fine-tuning units, IMP, controls, transfer) is `ticketlib.studies.bert_transfer.study`.
 """
 from __future__ import annotations
 

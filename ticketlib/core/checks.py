@@ -71,7 +71,7 @@ def check_not_aliased(state: Mapping[str, torch.Tensor], model: nn.Module) -> No
         None; raises `TicketCheckError` naming the aliased tensor.
 
     Example:
-        >>> from ticketlib.rewind import capture
+        >>> from ticketlib.core.rewind import capture
         >>> net = nn.Linear(2, 2); check_not_aliased(capture(net), net)
     """
     live = {t.data_ptr() for t in [*model.parameters(), *model.buffers()] if t.numel()}
@@ -106,7 +106,7 @@ def check_rewound(model: nn.Module, state: Mapping[str, torch.Tensor], mask: Mas
         None; raises `TicketCheckError`.
 
     Example:
-        >>> from ticketlib.rewind import capture, restore
+        >>> from ticketlib.core.rewind import capture, restore
         >>> net = nn.Linear(2, 2); theta_k = capture(net); mask = Mask.ones_like(net)
         >>> check_rewound(restore(net, theta_k, mask), theta_k, mask)
     """

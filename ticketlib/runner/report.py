@@ -54,7 +54,7 @@ class Record:
         return value
 
     def claim(self, verdict) -> bool:
-        """Add a claim judged by `ticketlib.claims` (a `claims.Verdict`); returns whether it holds."""
+        """Add a claim judged by `ticketlib.verdicts` (a `claims.Verdict`); returns whether it holds."""
         from ticketlib.verdicts.engine import Verdict
 
         if not isinstance(verdict, Verdict):

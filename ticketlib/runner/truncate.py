@@ -3,7 +3,7 @@
 `python -m ticketlib run --truncate DIR params/paper/*.yaml` (or `TICKETLIB_TRUNCATE=DIR`) resolves each
 params file as usual (every check of the full file runs), then overlays `overlay(...)`: 2 seeds, 1 IMP round
 or level, ~10 iterations or a 2-iteration epoch, tiny splits, small batches, the fixtures under DIR
-(`ticketlib.fixtures`: CIFAR pickles, a local GLUE, a bert-base-shaped random encoder with its MLM head)
+(`ticketlib.runner.fixtures`: CIFAR pickles, a local GLUE, a bert-base-shaped random encoder with its MLM head)
 as data and weights, `device: auto`, no downloads, the cache under DIR/cache. The models, recipes'
 optimizers, schedules' code paths and every notebook cell stay the paper's. The variable is inherited by
 the notebook's kernel and its workers, so params files a notebook resolves itself (06's) are truncated too.

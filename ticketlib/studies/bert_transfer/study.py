@@ -4,7 +4,7 @@ IMP for fine-tuning: train, prune globally by magnitude (10% of the *original* w
 rewind to the pre-trained weights with the head reset to the same initialisation, repeat. Every
 fine-tuning run is one cached unit keyed by (setup, task, mask digest, weights, seed), so an IMP
 round, a control and a transfer run that share a mask share the unit. The encoders and heads are
-`ticketlib.bert`.
+`ticketlib.core.bert`.
 """
 from __future__ import annotations
 
