@@ -37,11 +37,14 @@ def test_decide(low, high, direction, expected) -> None:
     assert engine.decide(low, high, 0.0, direction) == expected
 
 
+TEXTS = {"statement": "s", "paper": "p", "direction": ">", "measured": "m"}  # judge's keywords but values, threshold
+
+
 def test_judge_three_outcomes_and_record_fields() -> None:
     t = Threshold(1.0, "a paper, Fig. 1")
-    holds = engine.judge("c", "s", "p", {0: 2.0, 1: 2.1, 2: 1.9}, t, ">", "m")
-    fails = engine.judge("c", "s", "p", {0: 0.0, 1: 0.1, 2: -0.1}, t, ">", "m")
-    unsure = engine.judge("c", "s", "p", {0: 0.0, 1: 2.0, 2: 1.0}, t, ">", "m")
+    holds = engine.judge("c", values={0: 2.0, 1: 2.1, 2: 1.9}, threshold=t, **TEXTS)
+    fails = engine.judge("c", values={0: 0.0, 1: 0.1, 2: -0.1}, threshold=t, **TEXTS)
+    unsure = engine.judge("c", values={0: 0.0, 1: 2.0, 2: 1.0}, threshold=t, **TEXTS)
     assert (holds.verdict, fails.verdict, unsure.verdict) == ("holds", "fails", "inconclusive")
     body = holds.to_dict()
     assert body["holds"] is True and body["seeds"] == 3 and body["threshold"] == 1.0 and body["source"] == t.source
@@ -49,14 +52,25 @@ def test_judge_three_outcomes_and_record_fields() -> None:
     assert fails.to_dict()["holds"] is False and unsure.to_dict()["holds"] is False
 
 
+def test_judge_takes_keywords_and_a_measured_text_of_the_judged_verdict() -> None:
+    t = thresholds.direction_only("x")
+    with pytest.raises(TypeError):
+        engine.judge("c", "s", "p", {0: 1.0, 1: 1.1}, t, ">", "m")  # everything after the id is a keyword
+    v = engine.judge("c", values={0: 1.0, 1: 1.2}, threshold=t, **dict(TEXTS, measured=engine.fmt_interval))
+    assert v.measured == engine.fmt_interval(v) and v.measured.startswith("+1.10 pp [")
+    loaded = engine.under_load(v, [None], "wall times ")
+    assert loaded is not v and v.measured == engine.fmt_interval(v) and v.contention is None  # a copy: v unchanged
+    assert loaded.measured == f"{v.measured}; wall times {loaded.contention['text']}"
+
+
 def test_missing_or_nan_values_raise_naming_the_claim_and_seed() -> None:
     t = thresholds.direction_only("x")
     with pytest.raises(ValueError, match=r"'gap'.*seed 2"):
-        engine.judge("gap", "s", "p", {0: 1.0, 1: 1.0, 2: float("nan")}, t, ">", "m")
+        engine.judge("gap", values={0: 1.0, 1: 1.0, 2: float("nan")}, threshold=t, **TEXTS)
     with pytest.raises(ValueError, match=r"'gap'.*seed 1"):
-        engine.judge("gap", "s", "p", {0: 1.0, 1: None}, t, ">", "m")
+        engine.judge("gap", values={0: 1.0, 1: None}, threshold=t, **TEXTS)
     with pytest.raises(ValueError, match="no values"):
-        engine.judge("gap", "s", "p", {}, t, ">", "m")
+        engine.judge("gap", values={}, threshold=t, **TEXTS)
     with pytest.raises(ValueError, match="different seeds"):
         engine.paired({0: 1.0, 1: 2.0}, {0: 1.0}, "gap")
     assert engine.paired({0: 3.0, 1: 2.0}, {0: 1.0, 1: 2.5}, "gap") == {0: 2.0, 1: -0.5}
@@ -64,13 +78,13 @@ def test_missing_or_nan_values_raise_naming_the_claim_and_seed() -> None:
 
 def test_combine_parts() -> None:
     t = thresholds.direction_only("x")
-    good = engine.judge("a", "s", "p", {0: 1.0, 1: 1.1}, t, ">", "m")
-    bad = engine.judge("b", "s", "p", {0: -1.0, 1: -1.1}, t, ">", "m")
-    unsure = engine.judge("c", "s", "p", {0: -1.0, 1: 1.0}, t, ">", "m")
-    assert engine.combine([good, good], "x", "s", "p", "m").verdict == "holds"
-    assert engine.combine([good, bad], "x", "s", "p", "m").verdict == "fails"
-    assert engine.combine([good, unsure], "x", "s", "p", "m").verdict == "inconclusive"
-    assert len(engine.combine([good, unsure], "x", "s", "p", "m").parts) == 2
+    good = engine.judge("a", values={0: 1.0, 1: 1.1}, threshold=t, **TEXTS)
+    bad = engine.judge("b", values={0: -1.0, 1: -1.1}, threshold=t, **TEXTS)
+    unsure = engine.judge("c", values={0: -1.0, 1: 1.0}, threshold=t, **TEXTS)
+    assert engine.combine([good, good], "x", statement="s", paper="p", measured="m").verdict == "holds"
+    assert engine.combine([good, bad], "x", statement="s", paper="p", measured="m").verdict == "fails"
+    assert engine.combine([good, unsure], "x", statement="s", paper="p", measured="m").verdict == "inconclusive"
+    assert len(engine.combine([good, unsure], "x", statement="s", paper="p", measured="m").parts) == 2
 
 
 def test_matching_threshold_is_minus_one_sd_of_the_reference() -> None:
@@ -146,7 +160,7 @@ def test_why_explains_each_verdict() -> None:
     t = thresholds.direction_only("x")
     for values, word in [({0: 1.0, 1: 1.1}, "lies above"), ({0: -1.0, 1: 1.0}, "contains"),
                          ({0: -1.0, 1: -1.1}, "wrong side")]:
-        assert word in engine.why(engine.judge("c", "s", "p", values, t, ">", "m").to_dict())
+        assert word in engine.why(engine.judge("c", values=values, threshold=t, **TEXTS).to_dict())
 
 
 def test_core_budget_follows_affinity_env_and_make_jobs(monkeypatch) -> None:

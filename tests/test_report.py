@@ -19,8 +19,9 @@ VALUES = {"holds": {0: 2.0, 1: 2.2, 2: 1.9}, "fails": {0: -2.0, 1: -2.1, 2: -1.8
 
 def verdict(claim_id: str, outcome: str, **kwargs) -> engine.Verdict:
     """A claim judged by ticketlib.verdicts whose verdict is `outcome` (per-seed values chosen for it)."""
-    return engine.judge(claim_id, f"statement of {claim_id} | piped", "paper <b>", VALUES[outcome],
-                        thresholds.Threshold(0.0, "Someone 2020, Fig. 1"), ">", "measured", **kwargs)
+    return engine.judge(claim_id, statement=f"statement of {claim_id} | piped", paper="paper <b>",
+                        values=VALUES[outcome], threshold=thresholds.Threshold(0.0, "Someone 2020, Fig. 1"),
+                        direction=">", measured="measured", **kwargs)
 
 
 def fake_record(run: str, outcomes: list[str], seconds: float | None = 12.0, provenance: dict | None = None) -> dict:
@@ -50,7 +51,8 @@ def test_record_saves_plain_json(tmp_path) -> None:
     record.metric("curve", {1: torch.tensor([1.0, 2.0]), "nan": float("nan")})
     record.metric("pair", (1, np.int64(2)))
     record.claim(verdict("ok", "holds"))
-    record.claim(engine.judge("one_seed", "s", "p", {0: 1.0}, thresholds.Threshold(0.0, "src"), ">", "m"))
+    record.claim(engine.judge("one_seed", statement="s", paper="p", values={0: 1.0},
+                              threshold=thresholds.Threshold(0.0, "src"), direction=">", measured="m"))
     record.save()
     body = json.loads((tmp_path / "r.json").read_text())
     assert 0 <= body["metrics"].pop("notebook_seconds") < 60  # the wall time since the record was opened, last
@@ -69,11 +71,13 @@ def test_display_strings() -> None:
 
     spread = as_dict(verdict("c", "holds"))
     assert report.estimate_text(spread).startswith("2.033 [") and report.threshold_text(spread) == "> 0 (paper)"
-    exact = as_dict(engine.judge("d", "s", "p", {0: 86.5}, thresholds.Threshold(86.0, "Zhou"), ">", "m",
+    exact = as_dict(engine.judge("d", statement="s", paper="p", values={0: 86.5},
+                                 threshold=thresholds.Threshold(86.0, "Zhou"), direction=">", measured="m",
                                  deterministic=True))
     assert report.estimate_text(exact) == "86.5 (deterministic)" and report.threshold_text(exact) == "> 86 (paper)"
-    assert report.estimate_text(as_dict(engine.judge("e", "s", "p", {0: 1.0}, thresholds.direction_only("x"), "<", "m"))) \
-        == "1 (no interval: one seed)"
+    one = engine.judge("e", statement="s", paper="p", values={0: 1.0}, threshold=thresholds.direction_only("x"),
+                       direction="<", measured="m")
+    assert report.estimate_text(as_dict(one)) == "1 (no interval: one seed)"
     old = {"id": "old", "statement": "s", "paper": "p", "measured": "m", "holds": False}
     assert report.verdict_of(old) == "fails" and report.estimate_text(old) == report.threshold_text(old) == ""
     assert report.counts([spread, exact, old]) == "2 hold, 1 fail, 0 inconclusive of 3 claims"

@@ -18,8 +18,8 @@ seeds of the full model's accuracy; the papers ask it of the mean, this module o
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import asdict, dataclass, field, replace
 
 from ticketlib.infra import contention
 from ticketlib.verdicts.thresholds import Threshold
@@ -130,36 +130,49 @@ def paired(a: Mapping, b: Mapping, claim: str, what: str = "") -> dict:
     return {s: a[s] - b[s] for s in a}
 
 
-def judge(claim_id: str, statement: str, paper: str, values: Mapping, threshold: Threshold, direction: str,
-          measured: str, kind: str = "finding", deterministic: bool = False) -> Verdict:
-    """Judge per-seed `values` (seed -> number) against `threshold` on the `direction` side."""
+Measured = str | Callable[[Verdict], str]  # the text, or a function of the judged verdict returning it
+
+
+def judge(claim_id: str, *, statement: str, paper: str, values: Mapping, threshold: Threshold, direction: str,
+          measured: Measured, kind: str = "finding", deterministic: bool = False) -> Verdict:
+    """Judge per-seed `values` (seed -> number) against `threshold` on the `direction` side. `measured`: the text,
+    or a function of the judged verdict (its estimate and interval) that returns it."""
     if kind not in KINDS:
         raise ValueError(f"kind must be one of {KINDS}, got {kind!r}")
     values = checked(values, claim_id)
     mean, low, high = interval(list(values.values()), deterministic=deterministic)
-    verdict = decide(low, high, threshold.value, direction)
-    return Verdict(claim_id, statement, paper, threshold.source, direction, threshold.value, threshold.basis,
-                   mean, (low, high), len(values), verdict, measured, kind, {str(k): v for k, v in values.items()})
+    verdict = Verdict(id=claim_id, statement=statement, paper=paper, source=threshold.source, direction=direction,
+                      threshold=threshold.value, threshold_basis=threshold.basis, estimate=mean, interval=(low, high),
+                      seeds=len(values), verdict=decide(low, high, threshold.value, direction),
+                      measured=measured if isinstance(measured, str) else "", kind=kind,
+                      values={str(k): v for k, v in values.items()})
+    if not isinstance(measured, str):
+        verdict.measured = measured(verdict)  # the text needs the judged interval; no one has seen it yet
+    return verdict
 
 
-def combine(parts: Sequence[Verdict], claim_id: str, statement: str, paper: str, measured: str) -> Verdict:
+def combine(parts: Sequence[Verdict], claim_id: str, *, statement: str, paper: str, measured: str,
+            contention: dict | None = None) -> Verdict:
     """A claim of several parts: holds if all hold, fails if any fails, else inconclusive. The estimate, interval
-    and threshold shown are the first part's; every part is kept in `parts`."""
+    and threshold shown are the first part's; every part is kept in `parts`; `contention`: a timing's summary."""
     if not parts:
         raise ValueError(f"claim {claim_id!r}: no parts")
     outcomes = [p.verdict for p in parts]
     verdict = ("fails" if "fails" in outcomes else "holds" if all(o == "holds" for o in outcomes)
                else "inconclusive")
     head = parts[0]
-    return Verdict(claim_id, statement, paper, "; ".join(dict.fromkeys(p.source for p in parts)), head.direction,
-                   head.threshold, head.threshold_basis, head.estimate, head.interval, min(p.seeds for p in parts),
-                   verdict, measured, head.kind, head.values, [p.to_dict() for p in parts])
+    return Verdict(id=claim_id, statement=statement, paper=paper,
+                   source="; ".join(dict.fromkeys(p.source for p in parts)), direction=head.direction,
+                   threshold=head.threshold, threshold_basis=head.threshold_basis, estimate=head.estimate,
+                   interval=head.interval, seeds=min(p.seeds for p in parts), verdict=verdict, measured=measured,
+                   kind=head.kind, values=head.values, parts=[p.to_dict() for p in parts], contention=contention)
 
 
 def not_judged(claim_id: str, reason: str) -> Verdict:
     """Inconclusive with the reason, for a claim whose quantities do not exist in this run (never a silent pass)."""
-    return Verdict(claim_id, reason, "", "not judged", ">", math.nan, "direction", math.nan, (math.nan, math.nan), 0,
-                   "inconclusive", f"not judged: {reason}")
+    return Verdict(id=claim_id, statement=reason, paper="", source="not judged", direction=">", threshold=math.nan,
+                   threshold_basis="direction", estimate=math.nan, interval=(math.nan, math.nan), seeds=0,
+                   verdict="inconclusive", measured=f"not judged: {reason}")
 
 
 STRICTER = ("the whole paired 95% interval above −1 SD, stricter than the papers, which ask it of the mean "
@@ -254,27 +267,29 @@ def _level_text(rows: list[dict], percent: float) -> str:
     return pct(next(iter(at_level(rows, "ticket", percent, "percent_remaining").values())))
 
 
-def latency_verdict(claim: str, statement: str, paper: str, a: Sequence[float], b: Sequence[float],
-                     threshold: Threshold, direction: str, median_format: str,
-                     windows: Sequence[contention.Window | None]) -> Verdict:
+def latency_verdict(claim: str, *, statement: str, paper: str, a: Sequence[float], b: Sequence[float],
+                    threshold: Threshold, direction: str, median_format: str,
+                    windows: Sequence[contention.Window | None], label: str = "", note: str = "") -> Verdict:
     """Judge the latency ratio a / b over paired, interleaved repeats (the i-th samples of each) against 1,
-    under the contention rule over the samples' `windows`."""
+    under the contention rule over the samples' `windows`; the measured text starts with `label: ` and ends with
+    `; note` where they are given."""
     n = min(len(a), len(b))
-    v = judge(claim, statement, paper, {i: x / y for i, (x, y) in enumerate(zip(a, b))}, threshold, direction, "")
     median = lambda s: 1e3 * sorted(s)[n // 2]  # noqa: E731
-    v.measured = (f"latency ratio {_span(v, 3)} over {n} interleaved repeats (samples, not seeds); "
-                  f"medians {median(a):{median_format}} vs {median(b):{median_format}} ms")
-    return under_load(v, windows)
+    head = f"{label}: " if label else ""
+    v = judge(claim, statement=statement, paper=paper, values={i: x / y for i, (x, y) in enumerate(zip(a, b))},
+              threshold=threshold, direction=direction,
+              measured=lambda v: (f"{head}latency ratio {_span(v, 3)} over {n} interleaved repeats (samples, not "
+                                  f"seeds); medians {median(a):{median_format}} vs {median(b):{median_format}} ms"))
+    return under_load(v, windows, after=f"; {note}" if note else "")
 
 
-def under_load(v: Verdict, windows: Sequence[contention.Window | None], what: str = "") -> Verdict:
+def under_load(v: Verdict, windows: Sequence[contention.Window | None], what: str = "", after: str = "") -> Verdict:
     """`contention`'s rule: a timing whose windows were busy is inconclusive and says it was measured under load;
-    one not measured is judged as before and says so; the summary goes into the record (`contention`)."""
-    v.contention = contention.summary(windows)
-    if v.contention["state"] == "busy":
-        v.verdict = "inconclusive"
-    v.measured += f"; {what}{v.contention['text']}"
-    return v
+    one not measured is judged as before and says so; the summary goes into the record (`contention`). Returns a
+    copy; the measured text gains `; {what}{the contention text}{after}`."""
+    summary = contention.summary(windows)
+    return replace(v, contention=summary, verdict="inconclusive" if summary["state"] == "busy" else v.verdict,
+                   measured=f"{v.measured}; {what}{summary['text']}{after}")
 
 
 def select_values(rows: list[dict], column: str = "test_accuracy", **where) -> dict:

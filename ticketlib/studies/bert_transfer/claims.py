@@ -28,10 +28,12 @@ def bert_claims(rows: list[dict], transfer: list[dict], sentiment: str, claim_sp
     where = f"{next(iter(at.values()))['sparsity']:.0f}% sparsity"
     matching = matching_threshold(full, "matching_subnetwork_exists")
     v_match = judge("matching_subnetwork_exists",
-                    f"On {sentiment}, the IMP subnetwork at {where} (rewound to the pre-trained weights) matches the "
-                    f"full fine-tuned model (IMP − full: {STRICTER})", chen_matching_text(sentiment, where),
-                    paired(imp, full, "matching_subnetwork_exists"), matching, ">", "")
-    v_match.measured = f"IMP − full at {where}: {fmt_interval(v_match)}; threshold {matching.value:+.2f} pp (−1 SD of full)"
+                    statement=f"On {sentiment}, the IMP subnetwork at {where} (rewound to the pre-trained weights) "
+                              f"matches the full fine-tuned model (IMP − full: {STRICTER})",
+                    paper=chen_matching_text(sentiment, where), values=paired(imp, full, "matching_subnetwork_exists"),
+                    threshold=matching, direction=">",
+                    measured=lambda v: (f"IMP − full at {where}: {fmt_interval(v)}; threshold {matching.value:+.2f} pp "
+                                        "(−1 SD of full)"))
     verdicts = [v_match]
     for kind, cid, what, paper in [
             ("random_pruning", "random_pruning_falls_behind", "random pruning at the same sparsity",
@@ -40,10 +42,10 @@ def bert_claims(rows: list[dict], transfer: list[dict], sentiment: str, claim_sp
              "random re-initialisation fails (Chen et al. 2020, Table 2)")]:
         control = {r["seed"]: r[accuracy] for r in rows if r["task"] == sentiment and r["kind"] == kind
                    and r["round"] == at[r["seed"]]["round"]}
-        v = judge(cid, f"On {sentiment} at {where}, {what} is below IMP (IMP − control > 0)", paper,
-                  paired(imp, control, cid, kind), direction_only(f"{kind} on {sentiment}"), ">", "")
-        v.measured = f"IMP − {kind} at {where}: {fmt_interval(v)}"
-        verdicts.append(v)
+        verdicts.append(judge(cid, statement=f"On {sentiment} at {where}, {what} is below IMP (IMP − control > 0)",
+                              paper=paper, values=paired(imp, control, cid, kind),
+                              threshold=direction_only(f"{kind} on {sentiment}"), direction=">",
+                              measured=lambda v, kind=kind: f"IMP − {kind} at {where}: {fmt_interval(v)}"))
     return verdicts + transfer_claims(rows, transfer, downstream, imp_at, accuracy)
 
 
@@ -81,30 +83,36 @@ def transfer_claims(rows: list[dict], transfer: list[dict], downstream: list[str
         margin = sd_margin(own, "transfer", "non-inferiority margin, pre-registered from the paper's definition: "
                            "TRANSFER(MLM, T) ≥ TRANSFER(T, T) (Chen et al. 2020, Fig. 2), allowing −1 SD over seeds of "
                            "TRANSFER(T, T), the paper's own notion of matching (Table 2)")
-        universal.append(judge("transfer", "", "", paired(mlm, own, "transfer", f"mlm vs own -> {task}"), margin, ">",
-                               f"{task}: MLM − own IMP subnetwork"))
+        universal.append(judge("transfer", statement="", paper="",
+                               values=paired(mlm, own, "transfer", f"mlm vs own -> {task}"), threshold=margin,
+                               direction=">", measured=f"{task}: MLM − own IMP subnetwork"))
         shown += _one_shot_shown(rows, transfer, task, sparsity, accuracy)
         full_t = {s: r[accuracy] for s, r in imp_at(task, 0.0).items()}
-        strict.append(judge("transfer_matches_full", "", "", paired(mlm, full_t, "transfer_matches_full",
-                            f"mlm -> {task}"), sd_margin(full_t, "transfer_matches_full", FULL_MARGIN, "ours"), ">",
-                            f"{task}: MLM − full"))
-        strict.append(judge("transfer_matches_full", "", "", paired(mlm, _transfer_values(transfer, "random", task,
-                            accuracy), "transfer_matches_full", f"random -> {task}"),
-                            direction_only(f"MLM vs random masks on {task} (ours: the paper has no random row)"), ">",
-                            f"{task}: MLM − random"))
+        strict.append(judge("transfer_matches_full", statement="", paper="",
+                            values=paired(mlm, full_t, "transfer_matches_full", f"mlm -> {task}"),
+                            threshold=sd_margin(full_t, "transfer_matches_full", FULL_MARGIN, "ours"), direction=">",
+                            measured=f"{task}: MLM − full"))
+        strict.append(judge("transfer_matches_full", statement="", paper="",
+                            values=paired(mlm, _transfer_values(transfer, "random", task, accuracy),
+                                          "transfer_matches_full", f"random -> {task}"),
+                            threshold=direction_only(f"MLM vs random masks on {task} (ours: the paper has no random row)"),
+                            direction=">", measured=f"{task}: MLM − random"))
     listed = lambda parts: "; ".join(f"{p.measured}: {fmt_interval(p)} (threshold {p.threshold:+.2f})"  # noqa: E731
                                      for p in parts)
     return [combine(universal, "transfer",
-                    f"At {at_transfer}, the MLM subnetwork fine-tuned on every downstream task T is not worse than T's "
-                    "own IMP subnetwork at the same sparsity (MLM − own, paired per seed, with its whole interval above "
-                    "−1 SD of own over seeds): Chen et al.'s universal transfer",
-                    "TRANSFER(MLM, T) ≥ TRANSFER(T, T) on 10 of 11 targets at 70% sparsity (Chen et al. 2020, Fig. 2)",
-                    listed(universal) + shown),
+                    statement=f"At {at_transfer}, the MLM subnetwork fine-tuned on every downstream task T is not worse "
+                              "than T's own IMP subnetwork at the same sparsity (MLM − own, paired per seed, with its "
+                              "whole interval above −1 SD of own over seeds): Chen et al.'s universal transfer",
+                    paper="TRANSFER(MLM, T) ≥ TRANSFER(T, T) on 10 of 11 targets at 70% sparsity (Chen et al. 2020, "
+                          "Fig. 2)",
+                    measured=listed(universal) + shown),
             combine(strict, "transfer_matches_full",
-                    f"Ours, stricter than the paper: at {at_transfer}, the MLM subnetwork fine-tuned on every downstream "
-                    "task matches the full model (above −1 SD of full) and beats a random mask of the same sparsity",
-                    "ours (stricter than the paper): Chen et al. 2020, Fig. 2 compare with TRANSFER(T, T), never with "
-                    "the full model or a random mask; their MLM row falls below full on MRPC −3.65, RTE −6.35, CoLA "
-                    "−7.36", listed(strict))]
+                    statement=f"Ours, stricter than the paper: at {at_transfer}, the MLM subnetwork fine-tuned on every "
+                              "downstream task matches the full model (above −1 SD of full) and beats a random mask of "
+                              "the same sparsity",
+                    paper="ours (stricter than the paper): Chen et al. 2020, Fig. 2 compare with TRANSFER(T, T), never "
+                          "with the full model or a random mask; their MLM row falls below full on MRPC −3.65, RTE "
+                          "−6.35, CoLA −7.36",
+                    measured=listed(strict))]
 
 

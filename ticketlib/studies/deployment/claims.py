@@ -28,10 +28,12 @@ def matching_rounds(rows: list[dict], accuracy: str) -> list[Verdict]:
     verdicts = []
     for index in sorted({r["round"] for r in tickets}):
         at = [r for r in tickets if r["round"] == index]
-        v = judge("ticket_matches_dense", f"round {index} matches dense", "", paired(
-            {r["seed"]: r[accuracy] for r in at}, dense, "ticket_matches_dense", f"round {index}"), threshold, ">", "")
-        v.measured = f"round {index} ({pct(min(r['percent_remaining'] for r in at))}): ticket − dense {fmt_interval(v)}"
-        verdicts.append(v)
+        where = f"round {index} ({pct(min(r['percent_remaining'] for r in at))})"
+        verdicts.append(judge(
+            "ticket_matches_dense", statement=f"round {index} matches dense", paper="",
+            values=paired({r["seed"]: r[accuracy] for r in at}, dense, "ticket_matches_dense", f"round {index}"),
+            threshold=threshold, direction=">",
+            measured=lambda v, where=where: f"{where}: ticket − dense {fmt_interval(v)}"))
     return verdicts
 
 
@@ -51,14 +53,15 @@ def compact_ticket_claim(storage: list[dict], round_index: int | None, model: st
     ratios = {r["seed"]: r["compact"] / r["dense"] for r in at_round}
     percent = at_round[0]["percent_remaining"]
     threshold = setting("compact_ticket_small", model, dataset).threshold or COMPACT_TARGET
-    v = judge("compact_ticket_small",
-              f"At the sparsest matching ticket ({pct(percent)} of weights remaining) the compact ticket file (packed "
-              f"bitmask + float32 kept values + unpruned tensors) is at most {100 * threshold.value:g}% of the dense "
-              "float32 state dict's bytes",
-              "ours: masks alone store every zero; the literature sells tickets on deployment (no paper number)", ratios, threshold, "<", "")
-    v.measured = (f"compact / dense bytes at {pct(percent)}: {_span(v, 4)} over {v.seeds} seed(s) "
-                  "(exact byte counts per seed)")
-    return v
+    return judge("compact_ticket_small",
+                 statement=f"At the sparsest matching ticket ({pct(percent)} of weights remaining) the compact ticket "
+                           "file (packed bitmask + float32 kept values + unpruned tensors) is at most "
+                           f"{100 * threshold.value:g}% of the dense float32 state dict's bytes",
+                 paper="ours: masks alone store every zero; the literature sells tickets on deployment (no paper "
+                       "number)",
+                 values=ratios, threshold=threshold, direction="<",
+                 measured=lambda v: (f"compact / dense bytes at {pct(percent)}: {_span(v, 4)} over {v.seeds} seed(s) "
+                                     "(exact byte counts per seed)"))
 
 
 def _timed(rows: list[dict], claim: str, **where) -> tuple[list[float], contention.Window | None]:
@@ -71,14 +74,14 @@ def _timed(rows: list[dict], claim: str, **where) -> tuple[list[float], contenti
 
 
 def _latency_ratio(rows: list[dict], claim: str, form: dict, reference: dict, statement: str, paper: str,
-                   direction: str, what: str) -> Verdict:
-    """Judge form / reference latency over paired, interleaved repeats (the i-th samples of each) against 1."""
+                   direction: str, what: str, note: str = "") -> Verdict:
+    """Judge form / reference latency over paired, interleaved repeats (the i-th samples of each) against 1; the
+    measured text starts with `what` and ends with `note` (if any)."""
     (a, load_a), (b, load_b) = _timed(rows, claim, **form), _timed(rows, claim, **reference)
     if len(a) != len(b):
         raise ValueError(f"claim {claim!r}: {len(a)} vs {len(b)} samples: the repeats are not paired")
-    v = latency_verdict(claim, statement, paper, a, b, LATENCY_DIRECTION, direction, ".3g", [load_a, load_b])
-    v.measured = f"{what}: {v.measured}"
-    return v
+    return latency_verdict(claim, statement=statement, paper=paper, a=a, b=b, threshold=LATENCY_DIRECTION,
+                           direction=direction, median_format=".3g", windows=[load_a, load_b], label=what, note=note)
 
 
 def _percent_of_round(rows: list[dict], round_index: int, claim: str) -> float:
@@ -124,8 +127,7 @@ def sparse_latency_claims(rows: list[dict], sparsest_round: int, moderate_round:
         f"At {pct(sparsest)} of weights remaining (the sparsest ticket timed), the ticket on torch's CSR kernels runs "
         f"a forward pass faster than the dense network ({setting_text}; CSR / dense latency < 1): there is a density "
         "below which sparse kernels pay", "tickets are sold on inference cost; no paper measures torch's CPU kernels",
-        "<", f"CSR / dense at {pct(sparsest)}")
-    pays.measured += f"; {crossover}"
+        "<", f"CSR / dense at {pct(sparsest)}", note=crossover)
     loses = _latency_ratio(
         rows, "sparse_kernels_lose_at_moderate_sparsity", dict(dense, form="csr", percent=moderate), dense,
         f"At moderate sparsity ({pct(moderate)} of weights remaining) sparse kernels do not pay: the CSR ticket is "
@@ -141,13 +143,13 @@ def slim_latency_claim(rows: list[dict], ratio: float, batches: Sequence[int], t
                                                                  batch=b, threads=threads),
                             dict(model="earlybird", form="dense", batch=b, threads=threads), "", "", "<",
                             f"batch {b}") for b in batches]
-    v = combine(parts, "slim_network_is_faster",
-                f"The early-bird network physically slimmed at p = {ratio} runs a forward pass faster than the dense "
-                f"network at every batch size ({', '.join(str(b) for b in batches)}; {threads} thread(s); slim / dense "
-                "latency < 1 over interleaved repeats)",
-                "structured (channel) pruning shrinks the network itself, so every kernel gets cheaper (You et al. 2020, unverified)",
-                "; ".join(p.measured for p in parts))
-    v.contention = contention.summary([contention.from_record(p.contention["window"]) for p in parts])
-    return v
+    return combine(parts, "slim_network_is_faster",
+                   statement=f"The early-bird network physically slimmed at p = {ratio} runs a forward pass faster "
+                             f"than the dense network at every batch size ({', '.join(str(b) for b in batches)}; "
+                             f"{threads} thread(s); slim / dense latency < 1 over interleaved repeats)",
+                   paper="structured (channel) pruning shrinks the network itself, so every kernel gets cheaper (You "
+                         "et al. 2020, unverified)",
+                   measured="; ".join(p.measured for p in parts),
+                   contention=contention.summary([contention.from_record(p.contention["window"]) for p in parts]))
 
 

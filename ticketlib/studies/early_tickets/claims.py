@@ -24,15 +24,17 @@ def earlybird_claims(detected: Mapping, epochs: int, costs: list[dict], latency:
                                                 "VGG-16/CIFAR-100; no number for this setting, so 'early' is taken as "
                                                 f"the first {100 * early_fraction:.0f}% of training (set in the params)",
                                 "ours")
+    per_seed = "; ".join(f"seed {s}: " + ", ".join(f"p={r} {'never' if e is None else e}" for r, e in per_p.items())
+                         for s, per_p in detected.items())
     v_early = judge("early_emergence",
-                    f"For every p the early-bird ticket is detected within the first {100 * early_fraction:.0f}% of the "
-                    "epochs (the latest p per seed; never detected counts as 100%)",
-                    "epochs 14–31 of 160, 9–19% (You et al. 2020, VGG-16/CIFAR-100; figure or table unverified offline)",
-                    fraction, early_threshold, "<", "")
-    v_early.measured = (f"latest detection as a fraction of {epochs} epochs: {fmt_interval(v_early, '', 3)}; "
-                        "per seed: " + "; ".join(f"seed {s}: " + ", ".join(
-                            f"p={r} {'never' if e is None else e}" for r, e in per_p.items())
-                            for s, per_p in detected.items()))
+                    statement=f"For every p the early-bird ticket is detected within the first "
+                              f"{100 * early_fraction:.0f}% of the epochs (the latest p per seed; never detected counts "
+                              "as 100%)",
+                    paper="epochs 14–31 of 160, 9–19% (You et al. 2020, VGG-16/CIFAR-100; figure or table unverified "
+                          "offline)",
+                    values=fraction, threshold=early_threshold, direction="<",
+                    measured=lambda v: (f"latest detection as a fraction of {epochs} epochs: {fmt_interval(v, '', 3)}; "
+                                        f"per seed: {per_seed}"))
     return [v_early, *_pipeline_claims(costs, cost_ratio, step_schedule),
             *earlybird_latency(latency, latency_p, latency_contention)]
 
@@ -50,12 +52,12 @@ def _pipeline_claims(costs: list[dict], cost_ratio: float, step_schedule: bool) 
     early = {r["seed"]: 100 * r[f"early_{key}"] for r in costs}
     matching = matching_threshold(standard, "eb_ticket_matches")
     v_match = judge("eb_ticket_matches",
-                    f"At p = {costs[0]['ratio']}, the early-bird ticket trained to the end matches the ticket drawn from the "
-                    f"fully trained network and retrained (EB − standard: {STRICTER})",
-                    "comparable or better accuracy (You et al. 2020, Table 2)", paired(early, standard, "eb_ticket_matches"),
-                    matching, ">", "")
-    v_match.measured = (f"EB − standard ({'end of training' if step_schedule else 'early stop'}): {fmt_interval(v_match)}; "
-                        f"threshold {matching.value:+.2f} pp")
+                    statement=f"At p = {costs[0]['ratio']}, the early-bird ticket trained to the end matches the ticket "
+                              f"drawn from the fully trained network and retrained (EB − standard: {STRICTER})",
+                    paper="comparable or better accuracy (You et al. 2020, Table 2)",
+                    values=paired(early, standard, "eb_ticket_matches"), threshold=matching, direction=">",
+                    measured=lambda v: (f"EB − standard ({'end of training' if step_schedule else 'early stop'}): "
+                                        f"{fmt_interval(v)}; threshold {matching.value:+.2f} pp"))
 
     devices = sorted({d for r in costs for d in r.get("devices", [])})
     if len(devices) > 1:  # wall times from different machines say nothing about the pipelines
@@ -67,13 +69,15 @@ def _pipeline_claims(costs: list[dict], cost_ratio: float, step_schedule: bool) 
                                            f"at most {cost_ratio:g}x of the standard pipeline's cost, set in the params",
                                "ours")
     v_cost = judge("cost_saved",
-                   f"At p = {costs[0]['ratio']}, the early-bird pipeline costs ≤ {cost_ratio:g}x the standard one in both "
-                   "measured wall time and FLOPs (the larger of the two ratios per seed)",
-                   "up to 4.7x less energy (You et al. 2020, Fig. 5; figure number unverified offline)", ratio, cost_threshold, "<", "")
-    v_cost.measured = (f"max(wall, FLOP) ratio: {fmt_interval(v_cost, 'x', 3)}; FLOP ratio per seed: "
-                       + ", ".join(f"{r['early_flops'] / r['standard_flops']:.2f}x" for r in costs))
+                   statement=f"At p = {costs[0]['ratio']}, the early-bird pipeline costs ≤ {cost_ratio:g}x the standard "
+                             "one in both measured wall time and FLOPs (the larger of the two ratios per seed)",
+                   paper="up to 4.7x less energy (You et al. 2020, Fig. 5; figure number unverified offline)",
+                   values=ratio, threshold=cost_threshold, direction="<",
+                   measured=lambda v: (f"max(wall, FLOP) ratio: {fmt_interval(v, 'x', 3)}; FLOP ratio per seed: "
+                                       + ", ".join(f"{r['early_flops'] / r['standard_flops']:.2f}x" for r in costs)))
     # the wall-time half is a timing: the contention rule over each seed's training units (FLOPs are not timed)
-    return [v_match, under_load(v_cost, [contention.from_record(r.get("contention")) for r in costs], "wall times ")]
+    return [v_match, under_load(v_cost, [contention.from_record(r.get("contention")) for r in costs],
+                                what="wall times ")]
 
 
 def earlybird_latency(latency: Mapping[str, list[float]], latency_p: float,
@@ -82,11 +86,12 @@ def earlybird_latency(latency: Mapping[str, list[float]], latency_p: float,
     contention rule (`recorded`: each network's contention record; None: not measured)."""
     windows = [contention.from_record((recorded or {}).get(k)) for k in ("pruned", "dense")]
     return [latency_verdict("smaller_network_is_faster",
-                            f"The physically pruned network at p = {latency_p} runs a forward pass faster than the "
-                            "dense one (pruned / dense latency < 1, over interleaved repeats)",
-                            "structured pruning cuts FLOPs and latency (You et al. 2020, section unverified)", latency["pruned"],
-                            latency["dense"], Threshold(1.0, "no number in the paper for this CPU: judged on direction "
-                                                             "(a ratio below 1 is faster)", "direction"), "<", ".1f",
-                            windows)]
+                            statement=f"The physically pruned network at p = {latency_p} runs a forward pass faster "
+                                      "than the dense one (pruned / dense latency < 1, over interleaved repeats)",
+                            paper="structured pruning cuts FLOPs and latency (You et al. 2020, section unverified)",
+                            a=latency["pruned"], b=latency["dense"],
+                            threshold=Threshold(1.0, "no number in the paper for this CPU: judged on direction (a "
+                                                     "ratio below 1 is faster)", "direction"),
+                            direction="<", median_format=".1f", windows=windows)]
 
 

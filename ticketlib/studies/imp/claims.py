@@ -21,19 +21,21 @@ def imp_claims(rows: list[dict], model: str, dataset: str, accuracy: str, step_s
     gap = paired(ticket, dense, "ticket_matches_dense")
     threshold = matching_threshold(dense, "ticket_matches_dense")
     v = judge("ticket_matches_dense",
-              f"At ≈{level:g}% of weights remaining ({actual}) the IMP ticket matches the dense network "
-              f"(ticket − dense: {STRICTER})",
-              level_source, gap, threshold, ">", "")
-    v.measured = f"ticket − dense at {actual}: {fmt_interval(v)}; threshold {threshold.value:+.2f} pp (−1 SD of dense)"
+              statement=f"At ≈{level:g}% of weights remaining ({actual}) the IMP ticket matches the dense network "
+                        f"(ticket − dense: {STRICTER})",
+              paper=level_source, values=gap, threshold=threshold, direction=">",
+              measured=lambda v: (f"ticket − dense at {actual}: {fmt_interval(v)}; threshold {threshold.value:+.2f} "
+                                  "pp (−1 SD of dense)"))
     verdicts = [v]
     for kind, cid, what in [("reinit", "reinit_falls_behind", "the same mask on re-initialised weights"),
                             ("random_mask", "random_mask_falls_behind",
                              "a random mask with the ticket's per-layer densities")]:
         gap = paired(ticket, at_level(rows, kind, level, accuracy), cid)
-        v = judge(cid, f"At ≈{level:g}% ({actual}) {what} trains below the ticket (ticket − control > 0)",
-                  "random re-initialisation and random pruning fall behind the ticket (Frankle & Carbin 2019, "
-                  "Figs. 3–4; no number at this level)", gap, direction_only(setting_name), ">", "")
-        v.measured = f"ticket − {kind} at {actual}: {fmt_interval(v)}"
+        v = judge(cid, statement=f"At ≈{level:g}% ({actual}) {what} trains below the ticket (ticket − control > 0)",
+                  paper="random re-initialisation and random pruning fall behind the ticket (Frankle & Carbin 2019, "
+                        "Figs. 3–4; no number at this level)",
+                  values=gap, threshold=direction_only(setting_name), direction=">",
+                  measured=lambda v, kind=kind: f"ticket − {kind} at {actual}: {fmt_interval(v)}")
         verdicts.append(v)
     if not step_schedule:
         fast_level, fast_source = level_for("ticket_learns_faster", model, dataset, default_fast_level)
@@ -41,10 +43,11 @@ def imp_claims(rows: list[dict], model: str, dataset: str, accuracy: str, step_s
                          at_level(rows, "ticket", fast_level, "early_stop_iteration"), "ticket_learns_faster")
         at = _level_text(rows, fast_level)
         v = judge("ticket_learns_faster",
-                  f"At ≈{fast_level:g}% ({at}) the ticket reaches its minimum validation loss earlier than dense "
-                  "(dense − ticket early-stop iteration > 0)", fast_source, earlier,
-                  direction_only(f"the size of the speed-up on {setting_name}"), ">", "")
-        v.measured = f"dense − ticket early-stop iteration at {at}: {fmt_interval(v, 'it', 0)}"
+                  statement=f"At ≈{fast_level:g}% ({at}) the ticket reaches its minimum validation loss earlier than "
+                            "dense (dense − ticket early-stop iteration > 0)",
+                  paper=fast_source, values=earlier,
+                  threshold=direction_only(f"the size of the speed-up on {setting_name}"), direction=">",
+                  measured=lambda v: f"dense − ticket early-stop iteration at {at}: {fmt_interval(v, 'it', 0)}")
         verdicts.append(v)
     return verdicts
 

@@ -76,11 +76,9 @@ def agreement(rows: Sequence[Mapping], network: str, accuracy: str, claim: str =
 
 def _barrier_part(rows: Sequence[Mapping], claim: str, kind: str, level: float | None, what: str) -> Verdict:
     values = per_seed(rows, "barrier", claim, "lenet", kind, k=0, level=level)
-    v = judge(claim, f"{what} is stable at initialisation (error barrier < {STABLE_BELOW.value:g} pp)",
-              PAPER + "Fig. 3: LeNet/MNIST and its IMP subnetworks are stable at k = 0", values, STABLE_BELOW,
-              "<", "")
-    v.measured = f"{what}: barrier {fmt_interval(v)}"
-    return v
+    return judge(claim, statement=f"{what} is stable at initialisation (error barrier < {STABLE_BELOW.value:g} pp)",
+                 paper=PAPER + "Fig. 3: LeNet/MNIST and its IMP subnetworks are stable at k = 0", values=values,
+                 threshold=STABLE_BELOW, direction="<", measured=lambda v: f"{what}: barrier {fmt_interval(v)}")
 
 
 def stability_claims(rows: Sequence[Mapping], claim_level: float, latest_k: int,
@@ -90,42 +88,47 @@ def stability_claims(rows: Sequence[Mapping], claim_level: float, latest_k: int,
     parts = [_barrier_part(rows, "lenet_stable_at_init", "dense", None, "the dense LeNet"),
              _barrier_part(rows, "lenet_stable_at_init", "ticket", claim_level, f"the ≈{claim_level:g}% ticket")]
     verdicts = [combine(parts, "lenet_stable_at_init",
-                        f"LeNet-300-100 and its IMP ticket at ≈{claim_level:g}%, rewound to 0, have error barriers "
-                        f"below {STABLE_BELOW.value:g} pp", parts[0].paper, "; ".join(p.measured for p in parts))]
+                        statement=f"LeNet-300-100 and its IMP ticket at ≈{claim_level:g}%, rewound to 0, have error "
+                                  f"barriers below {STABLE_BELOW.value:g} pp",
+                        paper=parts[0].paper, measured="; ".join(p.measured for p in parts))]
 
     gap = paired(per_seed(rows, "barrier", "ticket_stable_random_not", "lenet", "random_mask", 0, claim_level),
                  per_seed(rows, "barrier", "ticket_stable_random_not", "lenet", "ticket", 0, claim_level),
                  "ticket_stable_random_not")
-    v = judge("ticket_stable_random_not",
-              f"At ≈{claim_level:g}% the random-mask subnetwork's barrier exceeds the IMP ticket's "
-              "(random − ticket > 0)",
-              PAPER + "Fig. 5: randomly pruned subnetworks are unstable where IMP's are stable (no number)", gap,
-              direction_only("the barrier gap of random pruning"), ">", "")
-    v.measured = f"random − ticket barrier at ≈{claim_level:g}%: {fmt_interval(v)}"
-    verdicts.append(v)
+    verdicts.append(judge("ticket_stable_random_not",
+                          statement=f"At ≈{claim_level:g}% the random-mask subnetwork's barrier exceeds the IMP "
+                                    "ticket's (random − ticket > 0)",
+                          paper=PAPER + "Fig. 5: randomly pruned subnetworks are unstable where IMP's are stable (no "
+                                "number)",
+                          values=gap, threshold=direction_only("the barrier gap of random pruning"), direction=">",
+                          measured=lambda v: f"random − ticket barrier at ≈{claim_level:g}%: {fmt_interval(v)}"))
 
     gap = paired(per_seed(rows, "barrier", "cnn_unstable_at_init", "cnn", "dense", 0),
                  per_seed(rows, "barrier", "cnn_unstable_at_init", "cnn", "dense", latest_k),
                  "cnn_unstable_at_init")
-    v = judge("cnn_unstable_at_init",
-              f"{cnn}'s barrier at k = 0 exceeds its barrier at k = {latest_k} (barrier(0) − barrier({latest_k}) > 0)",
-              PAPER + "Fig. 3: ResNet-20 and VGG-16 on CIFAR-10 are unstable at k = 0 and stable early in training "
-              "(no number for this CNN)", gap, direction_only(f"{cnn}'s barrier drop"), ">", "")
-    v.measured = f"barrier(k=0) − barrier(k={latest_k}): {fmt_interval(v)}"
-    verdicts.append(v)
+    verdicts.append(judge("cnn_unstable_at_init",
+                          statement=f"{cnn}'s barrier at k = 0 exceeds its barrier at k = {latest_k} "
+                                    f"(barrier(0) − barrier({latest_k}) > 0)",
+                          paper=PAPER + "Fig. 3: ResNet-20 and VGG-16 on CIFAR-10 are unstable at k = 0 and stable "
+                                "early in training (no number for this CNN)",
+                          values=gap, threshold=direction_only(f"{cnn}'s barrier drop"), direction=">",
+                          measured=lambda v: f"barrier(k=0) − barrier(k={latest_k}): {fmt_interval(v)}"))
 
     parts = []
     for network, accuracy in [("lenet", lenet_accuracy), ("cnn", cnn_accuracy)]:
         values, counts = agreement(rows, network, accuracy)
-        p = judge("stability_tracks_matching", f"{network}: stable exactly where matching", PAPER + "Figs. 4–6: "
-                  "IMP subnetworks are matching exactly when they are stable", values, AGREEMENT_ABOVE, ">", "")
-        p.measured = (f"{network}: agreement {fmt_interval(p, 'of cases', 3)} ({counts['agree']} of {counts['cases']} cases "
-                      f"agree; {counts['stable']} stable, {counts['matching']} matching)")
-        parts.append(p)
+        parts.append(judge(
+            "stability_tracks_matching", statement=f"{network}: stable exactly where matching",
+            paper=PAPER + "Figs. 4–6: IMP subnetworks are matching exactly when they are stable", values=values,
+            threshold=AGREEMENT_ABOVE, direction=">",
+            measured=lambda v, network=network, counts=counts: (
+                f"{network}: agreement {fmt_interval(v, 'of cases', 3)} ({counts['agree']} of {counts['cases']} "
+                f"cases agree; {counts['stable']} stable, {counts['matching']} matching)")))
     verdicts.append(combine(parts, "stability_tracks_matching",
-                            "Across subnetworks and rewind points, a subnetwork is matching (01's definition) where "
-                            f"it is stable (barrier < {STABLE_BELOW.value:g} pp): per-seed agreement above "
-                            f"{AGREEMENT_ABOVE.value:g}", parts[0].paper, "; ".join(p.measured for p in parts)))
+                            statement="Across subnetworks and rewind points, a subnetwork is matching (01's definition) "
+                                      f"where it is stable (barrier < {STABLE_BELOW.value:g} pp): per-seed agreement "
+                                      f"above {AGREEMENT_ABOVE.value:g}",
+                            paper=parts[0].paper, measured="; ".join(p.measured for p in parts)))
     return verdicts
 
 
