@@ -34,7 +34,8 @@ def test_public_docstrings_have_args_returns_and_an_example(name) -> None:
         assert "Args:" in doc and "Returns:" in doc, f"{name}: no Args/Returns"
 
 
-@pytest.mark.parametrize("module", ["masks", "pruning", "rewind", "distance", "checks", "search", "pai", "scores"])
+@pytest.mark.parametrize("module", ["core.masks", "core.pruning", "core.rewind", "core.distance", "core.checks", "core.search",
+                                    "studies.conservation.study", "core.scores"])
 def test_docstring_examples_run(module) -> None:
     mod = importlib.import_module(f"ticketlib.{module}")
     result = doctest.testmod(mod, extraglobs={"torch": torch, "nn": nn, "Mask": Mask}, verbose=False)
