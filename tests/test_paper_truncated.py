@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 import pytest
+import yaml
 
 from ticketlib.runner import fixtures
 from ticketlib.runner import run
@@ -31,5 +32,7 @@ def test_paper_file_runs_truncated(params: Path, root: Path, monkeypatch) -> Non
     monkeypatch.setenv(truncate.ENV, "")  # restored after the test: run.main sets it for its notebooks
     assert run.main(["run", "--truncate", str(root / "fixtures"), "--out", str(root / "runs"), str(params)]) == 0
     record = json.loads((root / "runs" / "paper-truncated" / f"{params.stem}.json").read_text())
-    assert record["profile"] == "paper-truncated" and record["truncated"]["overlay"]["seeds"] == [0, 1]
+    assert record["profile"] == "paper-truncated"
+    if "seeds" in yaml.safe_load(params.read_text()):  # 06 has none: it reads 01's and 04's runs
+        assert record["truncated"]["overlay"]["seeds"] == [0, 1]
     assert record["claims"], "a truncated run still judges (meaninglessly) every claim"

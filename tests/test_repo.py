@@ -50,6 +50,17 @@ def test_notebook_parameters_cell(path: Path) -> None:
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_papermill_sees_every_parameter(path: Path) -> None:
+    # papermill skips a line with two "=" (a ">=" in a comment): it then warns "unknown parameter" on every run
+    import papermill
+
+    nb = nbformat.read(str(path), as_version=4)
+    cell = next(c for c in nb.cells if "parameters" in c.get("metadata", {}).get("tags", []))
+    names = [node.targets[0].id for node in ast.parse(cell.source).body]
+    assert sorted(papermill.inspect_notebook(str(path))) == sorted(names)
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
 def test_notebook_has_smoke_params_and_a_test(path: Path) -> None:
     # A notebook joins the cpu profile (make reproduce) once its full run has been validated;
     # every notebook, finished or not, is smoke-tested.

@@ -79,10 +79,11 @@ def _deployment(p: Mapping) -> dict:
 
 
 def _stability(p: Mapping) -> dict:
-    """07: the CNN's copies ~6 iterations from k in {0, 2}, 3 points on the path (01's file is truncated too)."""
+    """07: the CNN's copies ~6 iterations from k in {0, 2}, 3 points on the path, LeNet at truncated 01's level."""
     return {"cnn_batch_size": 8, "cnn_train_size": 64, "cnn_val_size": 16, "cnn_test_size": 32,
             "cnn_duration": "6it", "cnn_eval_every": "3it", "cnn_milestones": ["3it"] if p.get("cnn_milestones") else [],
-            "rewind_points": ["0it", "2it"], "points": 3}
+            "rewind_points": ["0it", "2it"], "points": 3,
+            "lenet_levels": [LEVEL], "claim_level": LEVEL}  # the one level truncated 01 prunes to (and controls at)
 
 
 OVERLAYS: dict[str, Callable[[Mapping], dict]] = {
