@@ -10,7 +10,6 @@ from ticketlib import studies
 from ticketlib.studies.anatomy import claims as anatomy_claims
 from ticketlib.studies.bert_transfer import claims as bert_transfer_claims
 from ticketlib.studies.conservation import claims as conservation_claims
-from ticketlib.studies.deployment import claims as deployment_claims
 from ticketlib.studies.early_tickets import claims as early_tickets_claims
 from ticketlib.studies.imp import claims as imp_claims
 from ticketlib.verdicts import engine

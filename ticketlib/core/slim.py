@@ -1,5 +1,5 @@
 """Network slimming (Liu et al. 2017): channel masks from BatchNorm scales, their L1 penalty, and the surgery
-that really shrinks the network, with what it trains: FLOPs and parameters (latency: `deploy.latency_samples`).
+that really shrinks the network, with what it trains: FLOPs and parameters (latency: `ticketlib.core.cost.latency_samples`).
 
 `channel_mask(model, ratio)` keeps the channels with the largest |γ| under one global threshold; `bn_l1`
 is the sparsity penalty that drives γ to zero during training.
@@ -196,7 +196,7 @@ def width_plan(model: nn.Module) -> list[int]:
 def flops(model: nn.Module, input_shape: tuple[int, ...]) -> int:
     """Forward FLOPs for one example, counted analytically for Conv and Linear layers (2 per multiply-add).
 
-    Kept by hand rather than `torch.utils.flop_counter.FlopCounterMode` (`deploy.counted_flops`): it also counts
+    Kept by hand rather than `torch.utils.flop_counter.FlopCounterMode` (`ticketlib.core.cost.counted_flops`): it also counts
     the bias adds, which the counter leaves out, and 04's recorded training FLOPs are defined with them.
 
     Conv: 2 · C_in/groups · k_h · k_w · C_out · H_out · W_out (+ C_out · H_out · W_out for a bias);

@@ -1,4 +1,4 @@
-"""What a ticket buys at inference: a compact checkpoint, sparse-kernel and slimmed forms, FLOPs, energy.
+"""The compact ticket file: a checked safetensors checkpoint holding packed mask bits and only the kept values.
 
 **Compact ticket file.** `export_ticket(model, mask, path)` writes a safetensors file holding, for
 every masked weight, its keep/prune bits packed eight to a byte (`<name>/bits`, uint8) and only the
@@ -18,21 +18,6 @@ Size arithmetic (`payload_bytes`): each masked weight costs 1 bit of mask plus `
 times the density, i.e. (1 + 32·d)/32 of its dense float32 size; each layer's bits are padded to whole
 bytes; every other tensor costs its dense size. The file is that payload plus the safetensors header
 (`header_bytes`).
-
-**Inference forms.** `sparse_model` swaps each Linear for a `SparseLinear` holding its weight in CSR
-(or BSR) and running `torch.addmm` on torch's sparse CPU kernels. For convolutions torch has no
-sparse-weight kernel on the CPU (`sparse_conv_support` asks torch and returns its refusal);
-`SparseConv2d` lowers one to what does exist, im2col (`F.unfold`) then a CSR matmul. A channel-pruned
-network runs as the physically smaller network of `slim.slim`. `max_relative_error` checks a form
-against the masked dense model (`OUTPUT_RTOL`).
-
-**Cost.** `latency_timing` times forms interleaved with `torch.utils.benchmark`, re-timing them while the
-machine was busy and recording how busy (`contention`); `counted_flops`
-counts FLOPs with `torch.utils.flop_counter.FlopCounterMode` (2 per multiply-add, bias adds not
-counted); for the sparse modules the multiply-adds on their stored values replace what the counter books
-(it counts a sparse `addmm` by its dense shape and a sparse `mm` not at all). `estimated_joules` turns FLOPs into an *estimate* of arithmetic energy from a
-published figure (`PJ_PER_FP32_MAC`, `ENERGY_SOURCE`); `rapl_counters` / `measured_joules` read the
-CPU's RAPL energy counters where /sys/class/powercap is readable.
 """
 
 from __future__ import annotations
@@ -56,16 +41,6 @@ from ticketlib.core.masks import Mask
 
 FORMAT = "ticketlib.ticket/1"
 VALUE_DTYPES = {"float32": torch.float32, "float16": torch.float16}
-# Two float32 computations of the same outputs in another summation order (CSR vs dense, a narrower
-# conv) differ by rounding only: about sqrt(n)·eps, at most n·eps ≈ 1e-4 for the n ≈ 800-term sums here.
-OUTPUT_RTOL = 1e-4
-# Horowitz, ISSCC 2014, energy table for 45 nm at 0.9 V: 32-bit float multiply 3.7 pJ, 32-bit float add 0.9 pJ.
-PJ_FP32_MULT, PJ_FP32_ADD = 3.7, 0.9
-PJ_PER_FP32_MAC = PJ_FP32_MULT + PJ_FP32_ADD
-ENERGY_SOURCE = ("estimate, not a measurement: FLOPs / 2 multiply-adds x 4.6 pJ, a 32-bit float multiply (3.7 pJ) "
-                 "plus a 32-bit float add (0.9 pJ) at 45 nm, 0.9 V (M. Horowitz, 'Computing's energy problem (and what "
-                 "we can do about it)', ISSCC 2014, energy table); arithmetic only: no memory access, no control "
-                 "overhead, no idle power")
 
 
 class TicketFileError(ValueError):

@@ -15,7 +15,7 @@ from dataclasses import asdict, dataclass, field
 
 import torch
 import torch.nn.functional as F
-from torch import nn
+from torch import Tensor, nn
 
 from ticketlib.core.data import Dataset, Split, augment
 from ticketlib.core.masks import Mask, keep_pruned_at_zero

@@ -22,7 +22,7 @@ attempt, the units of one pipeline), so every figure pools exactly.
 - *Not measured* when neither psutil nor /proc/stat is readable, or the window is shorter than
   `MIN_WINDOW` = 0.25 s (25 ticks per CPU at 100 Hz: too few to tell a quarter of a core). Such a
   timing is judged as before and its claim says "contention not measured (why)".
-- *Re-timing*: `deploy.latency_timing` takes an attempt (every form's samples, interleaved; the rule reads
+- *Re-timing*: `ticketlib.core.cost.latency_timing` takes an attempt (every form's samples, interleaved; the rule reads
   the attempt's whole window, each form's own sample windows are recorded beside it); when the attempt was busy it takes another, at most `ATTEMPTS` = 3 in all, and keeps the first quiet (or not
   measured) attempt's samples, or the last one's when all were busy. Basis: contention that comes and
   goes (a compile, a cron job, a test starting) passes within an attempt or two; a neighbour still
@@ -85,10 +85,6 @@ def _proc_stat_busy(cpus: Sequence[int] | None, path: str = "/proc/stat") -> flo
     return ticks / hz if lines else None
 
 
-def _cores() -> int:
-    return machine()
-
-
 def _load() -> float | None:
     try:
         return os.getloadavg()[0]
@@ -111,7 +107,7 @@ class Mark:
     def to(self, later: "Mark") -> "Window":
         """The window from this mark to a later one."""
         busy = None if self.busy is None or later.busy is None else later.busy - self.busy
-        return Window(later.wall - self.wall, later.own - self.own, busy, _cores(), _load())
+        return Window(later.wall - self.wall, later.own - self.own, busy, machine(), _load())
 
 
 @dataclass(frozen=True)

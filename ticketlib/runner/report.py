@@ -54,11 +54,11 @@ class Record:
         return value
 
     def claim(self, verdict) -> bool:
-        """Add a claim judged by `ticketlib.verdicts` (a `claims.Verdict`); returns whether it holds."""
+        """Add a claim judged by `ticketlib.verdicts` (an `engine.Verdict`); returns whether it holds."""
         from ticketlib.verdicts.engine import Verdict
 
         if not isinstance(verdict, Verdict):
-            raise TypeError(f"a claim must be a claims.Verdict judged from metrics, got {type(verdict).__name__}")
+            raise TypeError(f"a claim must be an engine.Verdict judged from metrics, got {type(verdict).__name__}")
         if any(c["id"] == verdict.id for c in self.claims):
             raise ValueError(f"claim {verdict.id!r} recorded twice")
         self.claims.append(_plain(verdict.to_dict()))

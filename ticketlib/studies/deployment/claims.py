@@ -93,7 +93,7 @@ def _percent_of_round(rows: list[dict], round_index: int, claim: str) -> float:
 
 
 def crossover_text(crossover: Mapping) -> str:
-    """A crossover (`deploy.crossovers`: where a form's median latency ratio to dense crosses 1) in words."""
+    """A crossover (`ticketlib.studies.deployment.study.crossovers`: where a form's median latency ratio to dense crosses 1) in words."""
     if crossover["how"] == "never":
         return "never faster than dense at the densities timed"
     if crossover["how"] == "all":
@@ -112,7 +112,7 @@ def sparse_latency_claims(rows: list[dict], sparsest_round: int, moderate_round:
                           crossovers: Mapping[str, Mapping]) -> list[Verdict]:
     """Sparse (CSR) kernels against dense, batch `batch`: faster at the sparsest ticket timed (IMP round
     `sparsest_round`), slower at moderate sparsity (`moderate_round`). `rows`: latency rows (model, form,
-    round, percent, batch, threads, seconds); `crossovers` (`deploy.crossovers`): the CSR crossover of this
+    round, percent, batch, threads, seconds); `crossovers` (`ticketlib.studies.deployment.study.crossovers`): the CSR crossover of this
     batch and thread setting is named in the measured string."""
     csr = [c for c in crossovers.values() if (c["layout"], c["batch"], c["threads"]) == ("csr", batch, threads)]
     if len(csr) != 1:

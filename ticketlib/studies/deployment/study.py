@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
-from ticketlib.core.ticketfile import OUTPUT_RTOL
+from ticketlib.core.sparse import OUTPUT_RTOL
 from ticketlib.core.cost import counted_flops, crossover_density, estimated_joules, latency_timing, measured_joules, quartiles
 from ticketlib.core.sparse import max_relative_error, resident_bytes
 from torch import nn

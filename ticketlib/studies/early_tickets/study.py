@@ -307,7 +307,7 @@ def latency_networks(exp: Experiment, data: data_lib.Dataset, found: dict, ratio
 def size_table(networks: dict[str, torch.nn.Module], input_shape: tuple[int, ...],
                samples: dict[str, list[float]], batch: int):
     """Per network (rows, in `networks`' order): parameters, forward MFLOP per input of `input_shape`, and the
-    median of its timed `samples` (seconds per pass, e.g. from `deploy.latency_samples`) in ms per `batch`
+    median of its timed `samples` (seconds per pass, e.g. from `ticketlib.core.cost.latency_samples`) in ms per `batch`
     inputs. A pandas DataFrame."""
     import pandas as pd
 
