@@ -1,4 +1,4 @@
-"""Parameter files are validated against the notebook's parameters cell before anything runs."""
+"""Parameter files are validated before anything runs: against the study's Params, or a non-study notebook's cell."""
 
 import subprocess
 import sys
@@ -52,20 +52,19 @@ def check(layout: Path, text: str, name: str = "99_tiny.yaml") -> tuple[Path, di
     return resolve(path, layout / "notebooks")
 
 
-def test_schema_from_the_parameters_cell(layout) -> None:
+def test_a_non_study_notebook_takes_its_types_from_the_cell_defaults(layout) -> None:
     spec = notebook_parameters(layout / "notebooks" / "99_tiny.ipynb")
     assert list(spec) == ["lr", "optimizer", "steps", "seeds", "levels", "train_size", "name", "flag", "options",
                           "profile", "run_name", "record_path"]
-    assert spec["lr"].types == (float, int) and (spec["lr"].minimum, spec["lr"].maximum) == (0, 1)
-    assert spec["lr"].help == "learning rate"
-    assert spec["optimizer"].choices == ["adam", "sgd"] and spec["steps"].types == (int,)
-    assert spec["train_size"].types == (int, type(None)) and spec["seeds"].element_type is int
+    assert spec["lr"].types == (float, int) and spec["lr"].help == "learning rate [min: 0] [max: 1]"
+    assert spec["steps"].types == (int,) and spec["seeds"].element_type is int
+    assert spec["train_size"].types == (object,)  # None says nothing about the type
     assert spec["options"].default == {"output": 0.1} and spec["flag"].types == (bool,)
 
 
 def test_help_may_contain_equals_signs(tmp_path) -> None:  # papermill's inference would drop this line
-    spec = notebook_parameters(write_notebook(tmp_path, 'early = 0.4  # "early" = within this fraction [max: 1]\n'))
-    assert list(spec) == ["early"] and spec["early"].default == 0.4 and spec["early"].maximum == 1
+    spec = notebook_parameters(write_notebook(tmp_path, 'early = 0.4  # "early" = within this fraction\n'))
+    assert list(spec) == ["early"] and spec["early"].default == 0.4
     assert spec["early"].help == '"early" = within this fraction'
 
 
@@ -84,12 +83,6 @@ def test_valid_file_resolves_with_defaults(layout) -> None:
     ("steps: true\n", "steps", "must be int"),
     ("flag: 1\n", "flag", "must be bool"),
     ("seeds: [0, 1.5]\n", "seeds", "list of int"),
-    ("lr: 2\n", "lr", "above its maximum 1"),
-    ("lr: -0.1\n", "lr", "below its minimum 0"),
-    ("steps: 0\n", "steps", "below its minimum 1"),
-    ("levels: [3.6, 101]\n", "levels", "above its maximum 100"),
-    ("optimizer: rmsprop\n", "optimizer", "is not one of ['adam', 'sgd']"),
-    ("train_size: 1.5\n", "train_size", "must be int|null"),
     ("profile: paper\n", "profile", "set by the runner"),
     ("record_path: x.json\n", "record_path", "set by the runner"),
 ])
@@ -99,6 +92,25 @@ def test_errors_name_the_key_in_one_line(layout, text, key, words) -> None:
     message = str(error.value)
     assert f"'{key}'" in message and words in message and "\n" not in message
     assert "99_tiny.yaml" in message
+
+
+@pytest.mark.parametrize("text, key, words", [
+    ("lr: -0.1\n", "lr", "below its minimum 0"),
+    ("control_levels: [3.6, 101]\n", "control_levels", "above its maximum 100"),
+    ("optimizer: rmsprop\n", "optimizer", "is not one of ['adam', 'adamw', 'sgd']"),
+    ("train_size: 1.5\n", "train_size", "must be int|null"),
+    ("milestones: [80]\n", "milestones", "list of str"),
+    ("ronuds: 3\n", "ronuds", "did you mean 'rounds'"),
+    ("rounds: 2\n", "rounds", "short of 3.6%"),
+])
+def test_a_study_file_is_checked_against_its_params(tmp_path, text, key, words) -> None:
+    (tmp_path / "params" / "smoke").mkdir(parents=True)
+    path = tmp_path / "params" / "smoke" / "01_imp.yaml"
+    path.write_text(text)
+    with pytest.raises(ParamError) as error:
+        resolve(path, ROOT / "notebooks")
+    message = str(error.value)
+    assert f"'{key}'" in message and words in message and "\n" not in message and "01_imp.yaml" in message
 
 
 @pytest.mark.parametrize("text, words", [("lr: [1, 2\n", "not valid YAML"), ("- 1\n- 2\n", "must be a mapping")])

@@ -50,6 +50,29 @@ def test_notebook_parameters_cell(path: Path) -> None:
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_parameters_cell_shows_the_study_params(path: Path) -> None:
+    # The study's Params is the schema; the cell shows the same names, order, defaults (value and type) and help
+    from ticketlib import studies
+
+    cls = studies.params_class(path.stem)
+    assert cls is not None, f"{path.stem} is not registered in ticketlib.studies.STUDIES"
+    nb = nbformat.read(str(path), as_version=4)
+    source = next(c for c in nb.cells if "parameters" in c.get("metadata", {}).get("tags", [])).source
+    lines = source.splitlines()
+    cell = {}
+    for node in ast.parse(source).body:
+        tail = lines[node.end_lineno - 1][node.end_col_offset:]
+        cell[node.targets[0].id] = (ast.literal_eval(node.value), tail.split("#", 1)[1].strip() if "#" in tail else "")
+    specs = cls.specs()
+    assert [n for n in cell if n not in cls.RUNNER_KEYS] == list(specs)
+    for name, spec in specs.items():
+        default, comment = cell[name]
+        assert default == spec.default and type(default) is type(spec.default), f"{name}: {default!r} vs {spec.default!r}"
+        assert comment == spec.comment(), f"{name}: the cell says {comment!r}, {cls.__name__} {spec.comment()!r}"
+        spec.check(spec.default, f"{cls.__name__}.{name}")  # every default fits its own schema
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
 def test_papermill_sees_every_parameter(path: Path) -> None:
     # papermill skips a line with two "=" (a ">=" in a comment): it then warns "unknown parameter" on every run
     import papermill

@@ -1,48 +1,29 @@
-"""Parameter files: find a run's notebook, read its parameters cell, validate a YAML against it.
+"""Parameter files: find a run's notebook, validate a YAML against its study's typed Params.
 
-The notebook's `parameters` cell is the schema. Each line `name = default  # help [choices: a|b] [min: 0] [max: 1] [type: int|null]`
-declares a parameter: its type comes from the default (or `[type: ...]`), its allowed
-values from the bracketed tags. A YAML that names an unknown key, gives a wrong type or
-an out-of-range value is refused with one line naming the key, before anything runs.
+A study's schema is its frozen `Params` dataclass (`ticketlib.studies.<finding>.params`, see `infra.schema`): types
+from the type hints, choices and bounds from the field metadata, cross-field rules in `problems()`. The notebook's
+`parameters` cell shows the same names, defaults and help (a test keeps them equal), so papermill can inject values.
+A notebook that is not a study (your own, run by the same runner) is checked against its parameters cell, each
+type taken from the default. A YAML that names an unknown key, gives a wrong type or an out-of-range value is
+refused with one line naming the key, before anything runs.
 """
 from __future__ import annotations
-from ticketlib import studies
 
 import ast
-import difflib
 import re
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import nbformat
 import yaml
 
-pass  # (import moved)
+from ticketlib import studies
+from ticketlib.infra.schema import ParamError, Spec, StudyParams, unknown_key
 
-RUNNER_KEYS = ("profile", "run_name", "record_path")  # injected by the runner, never set in YAML
-_TAG = re.compile(r"\[(choices|min|max|type):\s*([^\]]*)\]")
+__all__ = ["ParamError", "RUNNER_KEYS", "notebook_for", "notebook_parameters", "schema_for", "load_params", "resolve"]
+
+RUNNER_KEYS = StudyParams.RUNNER_KEYS  # injected by the runner, never set in YAML
 _RUN_NAME = re.compile(r"^(\d\d_[a-z0-9_]+)(?:-[A-Za-z0-9_.]+)?$")
-_TYPES = {"int": int, "float": float, "str": str, "bool": bool, "list": list, "dict": dict, "null": type(None)}
-
-
-class ParamError(ValueError):
-    """A parameter file is wrong; the message is one line naming the file and the key."""
-
-
-@dataclass
-class Param:
-    name: str
-    default: Any
-    help: str = ""
-    types: tuple[type, ...] = ()
-    choices: list[Any] | None = None
-    minimum: float | None = None
-    maximum: float | None = None
-    element_type: type | None = field(default=None)
-
-    def type_names(self) -> str:
-        return "|".join(t.__name__ if t is not type(None) else "null" for t in self.types)
 
 
 def notebook_for(params_path: str | Path, notebooks: str | Path = "notebooks") -> Path:
@@ -54,74 +35,40 @@ def notebook_for(params_path: str | Path, notebooks: str | Path = "notebooks") -
     return Path(notebooks) / f"{match.group(1)}.ipynb"
 
 
-def _parse_tags(help_text: str, default: Any) -> dict:
-    tags = dict(_TAG.findall(help_text))
-    spec: dict[str, Any] = {"help": _TAG.sub("", help_text).strip()}
-    if "type" in tags:
-        spec["types"] = tuple(_TYPES[t.strip()] for t in tags["type"].split("|"))
-    elif default is None:
-        spec["types"] = (object,)
+def _inferred(name: str, default: Any, help_text: str) -> Spec:
+    """A parameter of a notebook that is not a study: its type is its default's (a float also takes ints)."""
+    if default is None:
+        accepted: tuple[type, ...] = (object,)
     else:
-        spec["types"] = (float, int) if isinstance(default, float) else (type(default),)
-    if "choices" in tags:
-        spec["choices"] = [yaml.safe_load(c.strip()) for c in tags["choices"].split("|")]
-    if "min" in tags:
-        spec["minimum"] = float(tags["min"])
-    if "max" in tags:
-        spec["maximum"] = float(tags["max"])
-    if isinstance(default, list) and default and len({type(v) for v in default}) == 1:
-        spec["element_type"] = type(default[0])
-    return spec
+        accepted = (float, int) if isinstance(default, float) else (type(default),)
+    element = type(default[0]) if isinstance(default, list) and default and len({type(v) for v in default}) == 1 else None
+    return Spec(name=name, default=default, help=help_text.strip(), types=accepted, element_type=element)
 
 
-def notebook_parameters(notebook: str | Path) -> dict[str, Param]:
-    """The parameters declared in the notebook's cell tagged `parameters`."""
+def notebook_parameters(notebook: str | Path) -> dict[str, Spec]:
+    """The parameters assigned in the notebook's cell tagged `parameters`: name -> Spec (type from the default)."""
     nb = nbformat.read(str(notebook), as_version=4)
     cells = [c for c in nb.cells if "parameters" in c.get("metadata", {}).get("tags", [])]
     if len(cells) != 1:
         raise ParamError(f"{notebook}: needs exactly one cell tagged 'parameters', found {len(cells)}")
-    # ast, not papermill.inspect_notebook: its line regex drops lines with two '=' (04's early_fraction help has one)
     source = cells[0].source
     lines = source.splitlines()
     params = {}
-    for node in ast.parse(source).body:
+    for node in ast.parse(source).body:  # ast, not papermill's line regex, which drops a line with two '='
         if not (isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name)):
             continue
-        name = node.targets[0].id
-        default = ast.literal_eval(node.value)
         tail = lines[node.end_lineno - 1][node.end_col_offset:]
-        comment = tail.split("#", 1)[1] if "#" in tail else ""
-        params[name] = Param(name=name, default=default, **_parse_tags(comment, default))
+        name = node.targets[0].id
+        params[name] = _inferred(name, ast.literal_eval(node.value), tail.split("#", 1)[1] if "#" in tail else "")
     return params
 
 
-def _type_ok(value: Any, types: tuple[type, ...]) -> bool:
-    if object in types:
-        return True
-    if isinstance(value, bool):
-        return bool in types
-    return isinstance(value, types)
-
-
-def check_value(param: Param, value: Any, where: str) -> None:
-    """Raise ParamError if `value` does not fit `param`."""
-    if not _type_ok(value, param.types):
-        raise ParamError(f"{where}: parameter '{param.name}' must be {param.type_names()}, "
-                         f"got {type(value).__name__} {value!r}")
-    if param.element_type is not None and isinstance(value, list):
-        for item in value:
-            if not _type_ok(item, (float, int) if param.element_type is float else (param.element_type,)):
-                raise ParamError(f"{where}: parameter '{param.name}' must be a list of "
-                                 f"{param.element_type.__name__}, got item {item!r}")
-    if param.choices is not None and value not in param.choices:
-        raise ParamError(f"{where}: parameter '{param.name}' = {value!r} is not one of {param.choices}")
-    numbers = value if isinstance(value, list) else [value]
-    for number in numbers:
-        if isinstance(number, (int, float)) and not isinstance(number, bool):
-            if param.minimum is not None and number < param.minimum:
-                raise ParamError(f"{where}: parameter '{param.name}' = {number!r} is below its minimum {param.minimum:g}")
-            if param.maximum is not None and number > param.maximum:
-                raise ParamError(f"{where}: parameter '{param.name}' = {number!r} is above its maximum {param.maximum:g}")
+def schema_for(notebook: str | Path) -> dict[str, Spec]:
+    """name -> Spec of the parameters a params file may set: the study's Params, else the notebook's cell."""
+    cls = studies.params_class(Path(notebook).stem)
+    if cls is not None:
+        return cls.specs()
+    return {name: spec for name, spec in notebook_parameters(notebook).items() if name not in RUNNER_KEYS}
 
 
 def load_params(params_path: str | Path) -> dict:
@@ -139,35 +86,39 @@ def load_params(params_path: str | Path) -> dict:
 
 
 def resolve(params_path: str | Path, notebooks: str | Path = "notebooks") -> tuple[Path, dict]:
-    """Validate a params file against its notebook: (notebook path, full resolved parameters)."""
+    """Validate a params file against its notebook's schema: (notebook path, full resolved parameters)."""
     notebook = notebook_for(params_path, notebooks)
     if not notebook.exists():
         raise ParamError(f"{params_path}: its notebook {notebook} does not exist")
-    spec = notebook_parameters(notebook)
+    where = str(params_path)
     values = load_params(params_path)
+    cls = studies.params_class(notebook.stem)
+    if cls is not None:
+        resolved = cls.from_mapping(values, where, owner=notebook.name).validate(where).as_dict()
+    else:
+        resolved = _checked_against_cell(notebook, values, where)
+    return notebook, _truncated(notebook, resolved, f"{params_path} (truncated)")
+
+
+def _checked_against_cell(notebook: Path, values: dict, where: str) -> dict:
+    """A non-study notebook's params: each key known to its parameters cell and of its default's type."""
+    spec = schema_for(notebook)
     for key, value in values.items():
         if key in RUNNER_KEYS:
-            raise ParamError(f"{params_path}: '{key}' is set by the runner, not by parameter files")
+            raise ParamError(f"{where}: '{key}' is set by the runner, not by parameter files")
         if key not in spec:
-            close = difflib.get_close_matches(key, [k for k in spec if k not in RUNNER_KEYS], n=1)
-            hint = f" (did you mean '{close[0]}'?)" if close else ""
-            raise ParamError(f"{params_path}: unknown parameter '{key}'{hint}; "
-                             f"{notebook.name} takes: {', '.join(k for k in spec if k not in RUNNER_KEYS)}")
-        check_value(spec[key], value, str(params_path))
-    resolved = {name: param.default for name, param in spec.items() if name not in RUNNER_KEYS}
-    resolved.update(values)
-    problems = studies.check_params(notebook.stem, resolved)
-    if problems:
-        raise ParamError(f"{params_path}: {problems[0]}" + (f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""))
-    return notebook, _truncated(notebook, spec, resolved, f"{params_path} (truncated)")
+            raise ParamError(unknown_key(where, key, list(spec), notebook.name))
+        spec[key].check(value, where)
+    return {**{name: s.default for name, s in spec.items()}, **values}
 
 
-def _truncated(notebook: Path, spec: dict[str, Param], resolved: dict, where: str) -> dict:
+def _truncated(notebook: Path, resolved: dict, where: str) -> dict:
     """`resolved` with the truncation in force overlaid (`truncate`), each replaced value checked like a YAML's."""
     from ticketlib.runner import truncate
 
+    spec = schema_for(notebook)
     out = truncate.apply(notebook.stem, resolved)
     for key in out:
         if out[key] is not resolved[key]:
-            check_value(spec[key], out[key], where)
+            spec[key].check(out[key], where)
     return out

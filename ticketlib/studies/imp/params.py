@@ -1,11 +1,13 @@
-"""01_imp's params checks: the level the claims judge must be among the controls and reachable."""
+"""01_imp's parameters (a frozen Params, the schema of its notebook) and their cross-field checks: the level the
+claims judge must be among the controls and reachable."""
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 
+from ticketlib.infra.schema import StudyParams, param
 from ticketlib.studies.checks import near_level, seed_problems
 from ticketlib.verdicts.thresholds import level_for
-
 
 
 def check_imp_params(p: Mapping) -> list[str]:
@@ -20,3 +22,48 @@ def check_imp_params(p: Mapping) -> list[str]:
                       f"~{reached:.1f}%, short of {level:g}% where the claims judge")
     return errors
 
+
+@dataclass(frozen=True)
+class ImpParams(StudyParams):
+    """01_imp's parameters: the schema its notebook's parameters cell shows (and a test keeps equal)."""
+
+    dataset: str = param("mnist", 'training data', choices=('mnist', 'fashion_mnist', 'cifar10', 'cifar100'))
+    model: str = param("lenet_300_100", 'network',
+                       choices=('lenet_300_100', 'conv2', 'conv4', 'conv6', 'resnet20', 'vgg11', 'vgg16'))
+    model_kwargs: dict = param({}, 'extra model arguments, e.g. {"width": 0.5} for a VGG')
+    optimizer: str = param("adam", choices=('adam', 'adamw', 'sgd'))
+    lr: float = param(1.2e-3, 'learning rate', minimum=0)
+    batch_size: int = param(60, minimum=1)
+    duration: str = param("10000it", 'training length per round, "<n>it" or "<n>ep"')
+    eval_every: str = param("500it", 'validation/test evaluation interval')
+    momentum: float = param(0.9, 'SGD momentum', minimum=0, maximum=1)
+    weight_decay: float = param(0.0, minimum=0)
+    milestones: list[str] = param([], 'learning-rate drops, e.g. ["80ep", "120ep"]')
+    gamma: float = param(0.1, 'learning-rate factor at each milestone', minimum=0, maximum=1)
+    warmup: str = param("0it", 'linear learning-rate warmup')
+    augment: bool = param(False, 'random crop + flip (CIFAR)')
+    rounds: int = param(18, 'pruning rounds after the dense run', minimum=0, maximum=100)
+    prune_fraction: float = param(0.2, 'fraction of the remaining weights pruned per round', minimum=0, maximum=1)
+    layer_fractions: dict = param({"output": 0.1}, 'per-layer rates; aliases "output" and "conv"')
+    scope: str = param("layerwise", choices=('layerwise', 'global'))
+    rewind: str = param("0it", 'rewinding point: "0it" is θ0, "500it" is Frankle et al. 2020\'s late rewinding')
+    seeds: list[int] = param([0, 1], 'one IMP run per seed')
+    workers: int = param(1, 'seeds trained in parallel processes, one core each is best for LeNet', minimum=1,
+                         maximum=64)
+    executor: str = param("auto",
+                          'where independent units run: auto ($TICKETLIB_EXECUTOR, else local), local processes, a dask cluster or slurm',
+                          choices=('auto', 'local', 'dask', 'slurm'))
+    control_levels: list[float] = param([21.1, 7.0, 3.6, 1.9], '% weights remaining where the controls are trained',
+                                        minimum=0, maximum=100)
+    val_size: int = param(5000, 'validation images held out of the training set', minimum=1)
+    train_size: int | None = param(None, 'training subset size, None for all the rest')
+    test_size: int | None = param(None, 'test subset size, None for all')
+    data_seed: int = param(0, 'seed of the train/validation split', minimum=0)
+    data_root: str = param("data", 'where torchvision datasets live or are downloaded to')
+    download: bool = param(False, 'allow downloading datasets that are not available offline')
+    device: str = param("auto", choices=('auto', 'cpu', 'cuda'))
+    cache_dir: str = param("runs/cache", 'finished rounds are reused from here; "" disables the cache')
+    progress: bool = param(True, 'tqdm progress bars')
+
+    def problems(self) -> list[str]:
+        return check_imp_params(self.as_dict())
