@@ -2,6 +2,7 @@
 on synthetic per-seed metrics (holding, failing, inconclusive; missing or NaN values raise)."""
 
 import math
+from pathlib import Path
 
 import pytest
 
@@ -417,13 +418,37 @@ def test_earlybird_and_anatomy_params_refused_without_the_judged_runs() -> None:
     assert "pipeline_ratios" in studies.check_params("04_early_tickets", {**eb, "pipeline_ratios": [0.9]})[0]
     assert "latency_ratio_p" in studies.check_params("04_early_tickets", {**eb, "latency_ratio_p": 0.3})[0]
     assert "seeds" in studies.check_params("04_early_tickets", {**eb, "seeds": [0]})[0]
-    anatomy = {"seeds": [0, 1], "criteria_trained": ["large_final", "magnitude_increase", "random"],
+    anatomy = {"criteria_trained": ["large_final", "magnitude_increase", "random"],
                "mask1_actions": ["signed_constant", "random_sign_constant"],
                "supermask_criteria": ["large_final_same_sign"], "claim_level": 3.6, "criteria_levels": [3.6],
                "action_levels": [21.1, 3.6]}
     assert studies.check_params("05_anatomy", anatomy) == []
     assert "criteria_trained" in studies.check_params("05_anatomy", {**anatomy, "criteria_trained": ["random"]})[0]
     assert "action_levels" in studies.check_params("05_anatomy", {**anatomy, "action_levels": [21.1]})[0]
+    assert "may only hold" in studies.check_params("05_anatomy", {**anatomy, "mask1_actions": ["signed_constant",
+                                                                                          "random_sign_constant", "flip"]})[0]
+    assert "imp_params" in studies.check_params("05_anatomy", {**anatomy, "imp_params": "params/cpu/02_conservation.yaml"})[0]
+
+
+def test_anatomy_is_checked_against_the_01_run_it_reuses(tmp_path) -> None:
+    from ticketlib.runner.config import ParamError, resolve
+
+    root = Path(__file__).resolve().parents[1]
+    folder = tmp_path / "params" / "cpu"
+    folder.mkdir(parents=True)
+    (folder / "01_imp.yaml").write_text("rounds: 15\nseeds: [0]\n")
+    (folder / "05_anatomy.yaml").write_text(f"imp_params: {folder / '01_imp.yaml'}\nclaim_level: 3.6\n"
+                                            "criteria_levels: [3.6]\naction_levels: [3.6]\n")
+    with pytest.raises(ParamError, match=r"05_anatomy.yaml: 'imp_params' names a params file that does not resolve: "
+                                         r".*01_imp.yaml: 'seeds' has 1"):
+        resolve(folder / "05_anatomy.yaml", root / "notebooks")
+    (folder / "01_imp.yaml").write_text("rounds: 15\nseeds: [0, 1]\n")
+    assert resolve(folder / "05_anatomy.yaml", root / "notebooks")[1]["claim_level"] == 3.6
+    (folder / "05_anatomy.yaml").write_text(f"imp_params: {folder / '01_imp.yaml'}\nclaim_level: 1.9\n"
+                                            "criteria_levels: [1.9]\naction_levels: [1.9]\n")
+    (folder / "01_imp.yaml").write_text("rounds: 15\nseeds: [0, 1]\ncontrol_levels: [3.6]\n")
+    with pytest.raises(ParamError, match=r"'claim_level' 1.9 is past the 15 IMP rounds"):
+        resolve(folder / "05_anatomy.yaml", root / "notebooks")
 
 
 def test_every_params_file_of_every_profile_can_be_judged() -> None:

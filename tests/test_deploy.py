@@ -496,9 +496,9 @@ def test_deployment_params_checks() -> None:
     assert deployment_params.check_deployment_params(good) == []
     assert studies.check_params("06_deployment", good) == []
     bad = dict(good, imp_params="params/cpu/04_early_tickets.yaml", batch_sizes=[256], claim_threads=2,
-               latency_repeats=1, moderate_percent=100.0)
-    errors = deployment_params.check_deployment_params(bad)
-    assert len(errors) == 5 and "'imp_params'" in errors[0] and "01_imp" in errors[0]
+               moderate_percent=100.0)
+    errors = studies.check_params("06_deployment", bad)
+    assert len(errors) == 4 and "'imp_params'" in errors[0] and "01_imp" in errors[0]
 
 
 def test_storage_checks_fail_on_one_bad_ticket() -> None:

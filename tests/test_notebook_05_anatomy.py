@@ -37,7 +37,11 @@ def test_smoke_run_records_claims_and_metrics(tmp_path) -> None:
             assert all(0.0 <= acc <= 100.0 for acc in per_level.values())
     # the IMP ticket is both the rewind (mask-1) and the zero (mask-0) row: one training, one number
     assert metrics["mask1"]["rewind"] == metrics["mask0"]["zero"]
+    # 05 declares the 01 run it dissects: smoke 01's rounds (70% per round), its units counted
+    assert set(metrics["percent_remaining"]) == {"1", "2"} and 9.0 < metrics["percent_remaining"]["2"] < 9.4
+    reused = metrics["runs_reused"]
+    assert reused["imp_params"] == "params/smoke/01_imp.yaml" and reused["imp_units_trained"] > 0
     # the per-seed rows in the record re-judge to the recorded verdicts
-    again = anatomy_claims.anatomy_claims(metrics["runs"], metrics["supermasks"], 3, float(metrics["percent_remaining"]["3"]),
+    again = anatomy_claims.anatomy_claims(metrics["runs"], metrics["supermasks"], 2, float(metrics["percent_remaining"]["2"]),
                                   "lenet_300_100", "mnist")
     assert [(v.id, v.verdict) for v in again] == [(c["id"], c["verdict"]) for c in record["claims"]]

@@ -119,6 +119,8 @@ class StudyParams:
     """Base of every study's Params: the schema, the checks and the conversion to and from a mapping."""
 
     RUNNER_KEYS: ClassVar[tuple[str, ...]] = ("profile", "run_name", "record_path")  # set by the runner, never in YAML
+    # field -> the notebook whose params file it names and whose cached units this study reuses (e.g. 05 -> 01_imp)
+    REUSES: ClassVar[Mapping[str, str]] = {}
 
     @classmethod
     def specs(cls) -> dict[str, Spec]:
@@ -159,9 +161,23 @@ class StudyParams:
         """Cross-field problems that would leave a claim unjudgeable; each study overrides this."""
         return []
 
+    def problems_with(self, reused: Mapping[str, Mapping[str, Any]]) -> list[str]:
+        """Problems between this study's params and those of the runs it reuses (field -> their resolved params)."""
+        return []
+
+    def reuse_problems(self) -> list[str]:
+        """Each REUSES field must name a params file of its notebook: params/<profile>/<run>[-variant].yaml."""
+        errors = []
+        for key, run in self.REUSES.items():
+            value = str(getattr(self, key))
+            stem = value.rsplit("/", 1)[-1].removesuffix(".yaml")
+            if not value.endswith(".yaml") or stem.split("-")[0] != run:
+                errors.append(f"'{key}' = {value!r} must name a {run} params file (params/<profile>/{run}[-variant].yaml)")
+        return errors
+
     def validate(self: P, where: str = "params") -> P:
         """self, or ParamError naming the first cross-field problem (and how many more)."""
-        found = self.problems()
+        found = self.reuse_problems() + self.problems()
         if found:
             raise ParamError(f"{where}: {found[0]}" + (f" (and {len(found) - 1} more)" if len(found) > 1 else ""))
         return self

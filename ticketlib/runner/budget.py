@@ -91,9 +91,13 @@ def _earlybird_work(p: Mapping) -> list[tuple[StepKind, int]]:
 
 
 def _anatomy_work(p: Mapping) -> list[tuple[StepKind, int]]:
+    """05's criteria and actions, each a training of 01's recipe (its `imp_params`) for every one of 01's seeds."""
+    from ticketlib.runner.config import resolve
+
+    imp = resolve(p["imp_params"])[1]
     actions = 2 + len(p["mask1_actions"]) + 2  # rewind and reinit are IMP's; the mask-1 actions; zero, freeze
     trainings = len(p["criteria_trained"]) * len(p["criteria_levels"]) + actions * len(p["action_levels"])
-    return [_cnn(p, len(p["seeds"]) * trainings)]
+    return [_cnn(imp, len(imp["seeds"]) * trainings)]
 
 
 def _stability_work(p: Mapping) -> list[tuple[StepKind, int]]:

@@ -20,7 +20,8 @@ import yaml
 from ticketlib import studies
 from ticketlib.infra.schema import ParamError, Spec, StudyParams, unknown_key
 
-__all__ = ["ParamError", "RUNNER_KEYS", "notebook_for", "notebook_parameters", "schema_for", "load_params", "resolve"]
+__all__ = ["ParamError", "RUNNER_KEYS", "notebook_for", "notebook_parameters", "schema_for", "load_params", "resolve",
+           "reused_runs"]
 
 RUNNER_KEYS = StudyParams.RUNNER_KEYS  # injected by the runner, never set in YAML
 _RUN_NAME = re.compile(r"^(\d\d_[a-z0-9_]+)(?:-[A-Za-z0-9_.]+)?$")
@@ -93,11 +94,31 @@ def resolve(params_path: str | Path, notebooks: str | Path = "notebooks") -> tup
     where = str(params_path)
     values = load_params(params_path)
     cls = studies.params_class(notebook.stem)
-    if cls is not None:
-        resolved = cls.from_mapping(values, where, owner=notebook.name).validate(where).as_dict()
-    else:
-        resolved = _checked_against_cell(notebook, values, where)
-    return notebook, _truncated(notebook, resolved, f"{params_path} (truncated)")
+    if cls is None:
+        return notebook, _truncated(notebook, _checked_against_cell(notebook, values, where), f"{where} (truncated)")
+    study = cls.from_mapping(values, where, owner=notebook.name).validate(where)
+    resolved = _truncated(notebook, study.as_dict(), f"{where} (truncated)")
+    _check_reused(cls.from_mapping(resolved, where), where, notebooks)  # the runs as they will run, truncated or not
+    return notebook, resolved
+
+
+def reused_runs(run: str, params: dict, notebooks: str | Path = "notebooks") -> dict[str, dict]:
+    """field -> resolved params of each run that notebook `run` declares it reuses (its Params' `REUSES`)."""
+    cls = studies.params_class(run)
+    return {} if cls is None else {key: resolve(params[key], notebooks)[1] for key in cls.REUSES}
+
+
+def _check_reused(study: StudyParams, where: str, notebooks: str | Path) -> None:
+    """The params files a study reuses resolve, and agree with it (`problems_with`), before anything runs."""
+    reused = {}
+    for key in study.REUSES:
+        try:
+            reused[key] = resolve(getattr(study, key), notebooks)[1]
+        except ParamError as error:
+            raise ParamError(f"{where}: '{key}' names a params file that does not resolve: {error}") from None
+    found = study.problems_with(reused)
+    if found:
+        raise ParamError(f"{where}: {found[0]}" + (f" (and {len(found) - 1} more)" if len(found) > 1 else ""))
 
 
 def _checked_against_cell(notebook: Path, values: dict, where: str) -> dict:

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from ticketlib import __version__
 from ticketlib.infra.cores import machine
-from ticketlib.runner.config import ParamError, resolve
+from ticketlib.runner.config import ParamError, resolve, reused_runs
 from ticketlib.infra.progress import Monitor, expected_units
 from ticketlib.runner.report import write_json
 from ticketlib.runner.provenance import LIBRARY, library_sha256, sha256_file, stale_reasons  # noqa: F401 (run.stale_reasons)
@@ -133,6 +133,8 @@ def execute(params_path: str | Path, out_root: str | Path = "runs", notebooks: s
 
     notebook, params = resolve(params_path, notebooks)
     check_environment(params, notebook.stem)
+    for reused in reused_runs(notebook.stem, params, notebooks).values():  # e.g. 05 trains 01's recipe on 01's device
+        check_environment({**reused, "executor": params.get("executor", "auto")}, notebook.stem)
     profile, run_name, out_notebook, record_path = run_paths(params_path, out_root)
     fixtures = truncate.active()
     if fixtures is not None:  # never beside, never mistaken for, a real run of the profile

@@ -69,7 +69,8 @@ def _earlybird(p: Mapping) -> dict:
 
 
 def _anatomy(p: Mapping) -> dict:
-    return {**_images(p), "rounds": 1, "criteria_levels": [LEVEL], "action_levels": [LEVEL], "claim_level": LEVEL}
+    """05: the one level truncated 01 (its `imp_params`, truncated too) prunes to; 01's recipe is truncated there."""
+    return {"criteria_levels": [LEVEL], "action_levels": [LEVEL], "claim_level": LEVEL}
 
 
 def _deployment(p: Mapping) -> dict:

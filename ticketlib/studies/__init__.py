@@ -25,4 +25,7 @@ def params_class(run: str) -> type[StudyParams] | None:
 def check_params(run: str, params: Mapping) -> list[str]:
     """Problems that would leave a claim of notebook `run` unjudgeable (empty when none)."""
     cls = params_class(run)
-    return [] if cls is None else cls.from_mapping(params, run).problems()
+    if cls is None:
+        return []
+    study = cls.from_mapping(params, run)
+    return study.reuse_problems() + study.problems()

@@ -7,6 +7,8 @@ re-initialisation, random mask with the same per-layer densities).
 """
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import torch
 from torch import nn
 
@@ -19,7 +21,7 @@ from ticketlib.core import search
 from ticketlib.infra.cache import Cache, unit_key
 from ticketlib.infra.device import describe
 from ticketlib.core.masks import Mask
-from ticketlib.core.experiment import RANDOM_MASK_SEED_OFFSET, REINIT_SEED_OFFSET, Experiment
+from ticketlib.core.experiment import RANDOM_MASK_SEED_OFFSET, REINIT_SEED_OFFSET, Experiment, from_params
 from ticketlib.core.pruning import resolve_overrides
 from ticketlib.core.search import FRACTION_OF, IMPConfig, Round, Ticket
 from ticketlib.core.train import train
@@ -27,6 +29,15 @@ from ticketlib.core.train import train
 CONTROLS = ("reinit", "random_mask")
 __all__ = ["CONTROLS", "FRACTION_OF", "IMPConfig", "Round", "Ticket", "find_ticket", "imp_study", "nearest_round",
            "next_mask", "resolve_overrides", "round_row", "seed_study", "train_control"]
+
+
+def imp_setup(p: Mapping) -> tuple[Experiment, IMPConfig]:
+    """The `Experiment` and `IMPConfig` of a resolved 01_imp params mapping: 01 builds its run with it, and 05, 06
+    and 07 build 01's from 01's params file with it, so their calls make 01's unit keys and the cache returns 01's
+    rounds."""
+    cfg = IMPConfig(rounds=p["rounds"], fraction=p["prune_fraction"], scope=p["scope"],
+                    overrides=dict(p["layer_fractions"]), rewind=p["rewind"])
+    return from_params(p), cfg
 
 
 def _payload(model: nn.Module, mask: Mask, result, extra: dict | None = None) -> dict:

@@ -9,12 +9,9 @@ from ticketlib.studies.checks import near_level, seed_problems
 
 
 def check_stability_params(p: Mapping) -> list[str]:
-    """07_stability: seeds for intervals, 01's params file, the claim level among the analysed levels, k = 0 and a
+    """07_stability: seeds for intervals, the claim level among the analysed levels, k = 0 and a
     later rewind point (the CNN claim compares them)."""
     errors = seed_problems(p)
-    stem = str(p["imp_params"]).rsplit("/", 1)[-1].removesuffix(".yaml")
-    if not str(p["imp_params"]).endswith(".yaml") or stem.split("-")[0] != "01_imp":
-        errors.append(f"'imp_params' = {p['imp_params']!r} must name a 01_imp params file")
     if not near_level(p["claim_level"], p["lenet_levels"]):
         errors.append(f"'lenet_levels' {p['lenet_levels']} must include claim_level {p['claim_level']:g}")
     points = [str(k).strip() for k in p["rewind_points"]]
@@ -26,6 +23,8 @@ def check_stability_params(p: Mapping) -> list[str]:
 @dataclass(frozen=True)
 class StabilityParams(StudyParams):
     """07_stability's parameters: the schema its notebook's parameters cell shows (and a test keeps equal)."""
+
+    REUSES = {"imp_params": "01_imp"}
 
     imp_params: str = param("params/cpu/01_imp.yaml",
                             'the 01_imp run whose LeNet tickets and random-mask control are analysed (its cached rounds are the first copies)')

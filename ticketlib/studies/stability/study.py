@@ -229,14 +229,6 @@ def _case(network: str, kind: str, k: int, seed: int, mask: Mask, result: Instab
                 100 * b["test_accuracy"], 100 * b["final_test_accuracy"])
 
 
-def imp_setup(p: Mapping) -> tuple[Experiment, imp.IMPConfig]:
-    """The `Experiment` and `IMPConfig` of a resolved 01_imp params dict, built as 01's notebook builds them, so
-    that 07's calls make 01's unit keys and the cache returns 01's rounds."""
-    cfg = imp.IMPConfig(rounds=p["rounds"], fraction=p["prune_fraction"], scope=p["scope"],
-                        overrides=dict(p["layer_fractions"]), rewind=p["rewind"])
-    return from_params(p), cfg
-
-
 def lenet_case(exp: Experiment, data: data_lib.Dataset, cache: Cache | None, progress: bool, imp_cfg: imp.IMPConfig,
                seed: int, kind: str, level: float, points: int = 11, bn: str = "interpolate",
                bn_batches: int = 10) -> dict:
@@ -322,7 +314,7 @@ def lenet_jobs(imp_p: Mapping, levels: list[float], claim_level: float, **option
     if not any(abs(c - claim_level) < 1e-9 for c in controls):
         raise ValueError(f"claim_level {claim_level:g} is not one of 01's control_levels {controls}: its "
                          "random-mask control would not come from 01's cache")
-    _, cfg = imp_setup(imp_p)
+    _, cfg = imp.imp_setup(imp_p)
     cases = [("dense", 100.0)] + [("ticket", float(v)) for v in levels] + [("random_mask", float(claim_level))]
     return [{"imp_cfg": cfg, "seed": s, "kind": kind, "level": level, **options}
             for s in imp_p["seeds"] for kind, level in cases]
