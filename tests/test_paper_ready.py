@@ -254,3 +254,18 @@ def test_every_paper_file_resolves_truncated(path, monkeypatch, tmp_path) -> Non
     _, params = config.resolve(path)  # every overlaid value is checked against the notebook's parameters cell
     assert params.get("device", "auto") == "auto" and len(params.get("seeds", [0])) <= 2
     assert all(params[k] == full[k] for k in ("model", "dataset", "optimizer", "lr") if k in full)  # the paper's
+
+
+def test_resolve_device_changes_nothing_and_units_compute_under_the_policy(monkeypatch, tmp_path) -> None:
+    from ticketlib.infra.cache import Cache
+
+    calls = []
+    monkeypatch.setattr(device, "set_policy", lambda deterministic=True: calls.append("policy"))
+    before = device.policy()
+    assert device.resolve_device("cpu").type == "cpu" and device.resolve_device("auto").type in ("cpu", "cuda")
+    assert calls == [] and device.policy() == before  # asking where to compute sets nothing
+    cache = Cache(tmp_path)
+    assert cache.cached({"unit": "x"}, lambda: calls.append("compute") or torch.ones(1)).item() == 1.0
+    assert calls == ["policy", "compute"]  # the policy is in force before a unit computes
+    cache.cached({"unit": "x"}, lambda: calls.append("again"))
+    assert calls == ["policy", "compute"]  # a cache hit computes nothing

@@ -185,7 +185,9 @@ class Cache:
     def cached_meta(self, config: Any, compute: Callable[[], Any], device: str | None = None) -> tuple[Any, dict]:
         """`cached`, with the unit's metadata: the stored one for a hit (an entry older than the contention
         record has none: "not measured"), the fresh one (with its `contention` window) otherwise. Each unit
-        reports to the runner's progress file (`progress.unit_done`)."""
+        reports to the runner's progress file (`progress.unit_done`). A unit computes under `device.set_policy()`
+        (TF32 off, cuDNN deterministic: a no-op on the CPU), wherever it runs, so its key names its numerics."""
+        from ticketlib.infra.device import set_policy
         from ticketlib.infra.progress import unit_done
 
         payload = self.get(config)
@@ -194,6 +196,7 @@ class Cache:
             unit_done(hit=True, seconds=0.0)
             return payload, self.meta(config) or {}
         self.misses += 1
+        set_policy()
         with Monitor() as load:
             payload = to_cpu(compute())
         meta = unit_meta(device, load.window.wall, load.window)

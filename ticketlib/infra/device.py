@@ -1,7 +1,7 @@
 """Where units run and under which numerical policy: one home for device handling.
 
-`resolve_device("auto")` picks CUDA when present; an explicit "cuda" without a GPU is an error,
-never a silent fall-back to the CPU (a 160-epoch run must not quietly take days). `set_policy`
+`resolve_device("auto")` picks CUDA when present (and changes nothing); an explicit "cuda" without a GPU is an
+error, never a silent fall-back to the CPU (a 160-epoch run must not quietly take days). `set_policy`
 fixes the numerics the cache relies on (a unit is a pure function of its key): TF32 off, cuDNN
 deterministic and not autotuned, so the same key gives the same payload on the same GPU.
 `policy()` says what is in force, for the run record and every unit's metadata.
@@ -26,9 +26,9 @@ class DeviceError(RuntimeError):
 
 
 def resolve_device(device: str | torch.device = "auto") -> torch.device:
-    """"auto" -> cuda if available else cpu; "cuda" without a GPU raises DeviceError.
-
-    Every unit resolves its device here, so every unit runs under `set_policy()`.
+    """"auto" -> cuda if available else cpu; "cuda" without a GPU raises DeviceError. No side effects: the
+    numerics policy is set where computing starts (`set_policy`: before every unit in `Cache.cached`, and in each
+    notebook's first cell), not by asking where to compute.
     """
     if str(device) == "auto":
         resolved = torch.device("cuda" if torch.cuda.is_available() else "cpu")
@@ -39,7 +39,6 @@ def resolve_device(device: str | torch.device = "auto") -> torch.device:
     if resolved.type == "cuda" and not torch.cuda.is_available():
         raise DeviceError(f"device {str(device)!r} was asked for but torch sees no CUDA GPU here "
                           "(use device: cpu or auto, or run on a GPU machine)")
-    set_policy()
     return resolved
 
 

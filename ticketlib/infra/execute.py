@@ -77,14 +77,16 @@ def worker_data(exp: Any, root: str, download: bool) -> Any:
 
 def run_unit(unit: Callable, exp: Any, job: dict, data_root: str, download: bool, cache_root: str | None,
              threads: int) -> tuple[Any, int, int]:
-    """One unit in a worker: set its threads, load (or reuse) the data, run; (result, hits, misses)."""
+    """One unit in a worker: set its threads and the numerics policy, load (or reuse) the data, run; (result, hits,
+    misses)."""
     import torch
 
     from ticketlib.infra.cache import to_cpu
-    from ticketlib.infra.device import SUBMIT_ONLY
+    from ticketlib.infra.device import SUBMIT_ONLY, set_policy
 
     os.environ.pop(SUBMIT_ONLY, None)  # a worker runs its units where it is: cuda means its GPU, or an error
     torch.set_num_threads(threads)
+    set_policy()
     cache = Cache(cache_root)
     result = unit(exp=exp, data=worker_data(exp, data_root, download), cache=cache, progress=False, **job)
     return to_cpu(result), cache.hits, cache.misses
