@@ -14,6 +14,7 @@ import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
+from ticketlib.core.levels import nearest
 from ticketlib.core.rewind import Step
 
 TRAIN_SET = {"mnist": 60_000, "fashion_mnist": 60_000, "cifar10": 50_000, "cifar100": 50_000}
@@ -42,7 +43,7 @@ def _train_examples(p: Mapping, dataset: str | None = None, size_key: str = "tra
 def _levels_rounds(levels, rounds: int, fraction: float) -> int:
     """How many distinct IMP rounds the levels (% remaining) pick (the nearest on a log scale)."""
     percents = [100 * (1 - fraction) ** r for r in range(rounds + 1)]
-    return len({min(range(rounds + 1), key=lambda r: abs(math.log(percents[r] / level))) for level in levels})
+    return len({nearest(range(rounds + 1), level, lambda r: percents[r]) for level in levels})
 
 
 def _cnn(p: Mapping, trainings: int, duration: str | None = None, **where) -> tuple[StepKind, int]:

@@ -21,6 +21,7 @@ import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, replace
 
+from ticketlib.core.levels import nearest
 from ticketlib.infra import contention
 from ticketlib.verdicts.thresholds import Threshold
 
@@ -241,7 +242,7 @@ def nearest_round(rows: list[dict], seed, percent: float) -> dict:
     tickets = [r for r in rows if r["seed"] == seed and r["kind"] == "ticket"]
     if not tickets:
         raise ValueError(f"no IMP rounds for seed {seed}")
-    return min(tickets, key=lambda r: abs(math.log(max(r["percent_remaining"], 1e-12) / percent)))
+    return nearest(tickets, percent, lambda r: r["percent_remaining"])
 
 
 def at_level(rows: list[dict], kind: str, percent: float, column: str) -> dict:

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from ticketlib.core.levels import nearest
 from ticketlib.verdicts.engine import STRICTER, Verdict, _mean, combine, fmt_interval, judge, matching_threshold, paired, sd_margin
 from ticketlib.verdicts.thresholds import chen_matching_text, direction_only
 
@@ -15,7 +16,7 @@ def bert_claims(rows: list[dict], transfer: list[dict], sentiment: str, claim_sp
     (with a "seed")."""
     def imp_at(task: str, sparsity: float) -> dict:
         imp = [r for r in rows if r["task"] == task and r["kind"] == "imp"]
-        out = {seed: min((r for r in imp if r["seed"] == seed), key=lambda r: abs(r["sparsity"] - sparsity))
+        out = {seed: nearest((r for r in imp if r["seed"] == seed), sparsity, lambda r: r["sparsity"], log=False)
                for seed in sorted({r["seed"] for r in imp})}
         if not out:
             raise ValueError(f"no IMP rounds on task {task!r}")

@@ -14,6 +14,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from ticketlib.core.levels import nearest
 from ticketlib.core import pruning
 from ticketlib.core import rewind
 from ticketlib.core import scores
@@ -274,7 +275,7 @@ def random_mask(mask: Mask, density: float, seed: int) -> Mask:
 
 def nearest_density(rounds: list[Round], density: float) -> Round:
     """The round whose density is closest to `density`."""
-    return min(rounds, key=lambda r: abs(r.density - density))
+    return nearest(rounds, density, lambda r: r.density, log=False)
 
 
 def transfer_source_masks(tickets: dict[str, list[Round]], sparsity: float, seed: int) -> dict[str, Mask]:

@@ -12,6 +12,7 @@ from collections.abc import Mapping
 import torch
 from torch import nn
 
+from ticketlib.core.levels import nearest
 from ticketlib.core import data as data_lib
 from ticketlib.infra import execute
 from ticketlib.core import pruning
@@ -111,9 +112,7 @@ def train_control(exp: Experiment, imp: IMPConfig, data: data_lib.Dataset, ticke
 
 def nearest_round(rounds: list[Round], percent: float) -> Round:
     """The round whose % of weights remaining is closest to `percent` (on a log scale)."""
-    import math
-
-    return min(rounds, key=lambda r: abs(math.log(max(r.density, 1e-12) * 100 / percent)))
+    return nearest(rounds, percent, lambda r: r.density * 100)
 
 
 def round_row(round_: Round, seed: int, kind: str) -> dict:
