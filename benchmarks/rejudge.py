@@ -23,6 +23,7 @@ from ticketlib.studies.conservation import claims as conservation_claims
 from ticketlib.studies.deployment import claims as deployment_claims
 from ticketlib.studies.early_tickets import claims as early_tickets_claims
 from ticketlib.studies.imp import claims as imp_claims
+from ticketlib.studies.stability import claims as stability_claims
 from ticketlib.verdicts.engine import Verdict
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -61,17 +62,24 @@ def _earlybird(record: dict) -> list[Verdict]:
                                    p["cost_ratio"], bool(p["milestones"]), p["latency_ratio_p"])
 
 
+def _reused_imp_params(p: dict) -> dict:
+    """The 01_imp params a record reuses (05, 06 and 07 name their file in `imp_params`); older 05 records kept
+    01's fields in their own params."""
+    return yaml.safe_load((ROOT / p["imp_params"]).read_text()) if "imp_params" in p else p
+
+
 def _anatomy(record: dict) -> list[Verdict]:
     p, m = record["params"], record["metrics"]
+    imp_params = _reused_imp_params(p)
     percents = {int(k): float(v) for k, v in m["percent_remaining"].items()}
     claim_round = min(percents, key=lambda r: abs(math.log(percents[r] / p["claim_level"])))
-    return anatomy_claims.anatomy_claims(m["runs"], m["supermasks"], claim_round, percents[claim_round], p["model"],
-                                 p["dataset"])
+    return anatomy_claims.anatomy_claims(m["runs"], m["supermasks"], claim_round, percents[claim_round],
+                                         imp_params["model"], imp_params["dataset"])
 
 
 def _deployment(record: dict) -> list[Verdict]:
     p, m = record["params"], record["metrics"]
-    imp_params = yaml.safe_load((ROOT / p["imp_params"]).read_text())  # 06 reuses the tickets of this 01 run
+    imp_params = _reused_imp_params(p)  # 06 reuses the tickets of this 01 run
     return [deployment_claims.compact_ticket_claim(m["storage"], m["sparsest_matching_round"], imp_params["model"],
                                         imp_params["dataset"]),
             *deployment_claims.sparse_latency_claims(m["latency"], m["sparsest_round"], m["moderate_round"],
@@ -79,9 +87,17 @@ def _deployment(record: dict) -> list[Verdict]:
             deployment_claims.slim_latency_claim(m["latency"], p["slim_ratio"], sorted(p["batch_sizes"]), p["claim_threads"])]
 
 
+def _stability(record: dict) -> list[Verdict]:
+    p, m = record["params"], record["metrics"]
+    judged = m["judged"]
+    return stability_claims.stability_claims(m["cases"], judged["claim_level"], judged["latest_k"],
+                                             m["accuracy"]["lenet"], m["accuracy"]["cnn"],
+                                             cnn=f"{p['cnn_model']} on {p['cnn_dataset']}")
+
+
 REJUDGE: dict[str, Callable[[dict], list[Verdict]]] = {
     "01_imp": _imp, "02_conservation": _conservation, "03_bert_transfer": _bert, "04_early_tickets": _earlybird,
-    "05_anatomy": _anatomy, "06_deployment": _deployment}
+    "05_anatomy": _anatomy, "06_deployment": _deployment, "07_stability": _stability}
 
 
 def rejudge(record: dict) -> list[Verdict]:
