@@ -205,6 +205,14 @@ def test_each_process_pins_a_gpu_of_its_own(monkeypatch, tmp_path) -> None:
         del device._HELD[held:]
 
 
+@pytest.mark.parametrize("path", ["params/paper/01_imp.yaml", "params/paper/05_anatomy.yaml"])
+def test_paper_lenet_trains_its_seeds_at_once_on_one_gpu(path) -> None:
+    """Item 12: LeNet is launch-bound on a GPU, so the paper LeNet files run all five seeds' trainings at once."""
+    _, resolved = config.resolve(path)
+    seeds = config.load_params("params/paper/01_imp.yaml")["seeds"]
+    assert resolved["workers"] == len(seeds) == 5
+
+
 def test_slurm_tasks_get_their_own_core_count_and_a_long_limit(monkeypatch) -> None:
     options = {}
 

@@ -63,6 +63,26 @@ def test_offline_encoder_loads_pretrained_weights_bit_exactly(tokenizer) -> None
     assert sum(params[n].numel() for n in names) == 10_764_288
 
 
+def test_pretrained_encoder_is_built_once_and_copied_as_a_fresh_build_would_be() -> None:
+    """Issue 22, item 11: a copy of the once-built encoder equals a fresh build, weights and generator state alike."""
+    bert._pretrained_encoder.cache_clear()
+    fresh = bert._build_encoder("minilm", None, "pretrained", 0)
+    after_fresh = torch.rand(3)
+    first = bert.load_encoder("minilm")
+    after_first = torch.rand(3)
+    second = bert.load_encoder("minilm")
+    assert bert._pretrained_encoder.cache_info().misses == 1 and bert._pretrained_encoder.cache_info().hits == 1
+    assert torch.equal(after_fresh, after_first)  # the generator stands where a fresh build leaves it
+    state, fresh_state = first.state_dict(), fresh.state_dict()
+    assert all(torch.equal(state[k], fresh_state[k]) for k in fresh_state)
+    with torch.no_grad():
+        next(first.parameters()).zero_()  # a copy, not the cached template: the next one is untouched
+    assert torch.equal(next(second.parameters()), next(fresh.parameters()))
+    assert first.training == fresh.training
+    random_twice = [bert.load_encoder("minilm", weights="random", seed=3) for _ in range(2)]
+    assert all(torch.equal(a, b) for a, b in zip(*(m.parameters() for m in random_twice)))
+
+
 def test_fixed_splits_partition_and_prefix_subsets(tokenizer) -> None:
     parts = text.fixed_splits(1000, seed=0)
     assert [len(parts[p]) for p in ("test", "val", "train")] == [200, 100, 700]
