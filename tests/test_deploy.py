@@ -13,6 +13,8 @@ from torch import nn
 from ticketlib.core import cost
 from ticketlib.core import sparse
 from ticketlib.core import ticketfile
+from ticketlib.core import train
+from ticketlib.core.data import Split
 from ticketlib.studies.deployment import study as deployment
 from ticketlib import studies
 from ticketlib.studies.deployment import claims as deployment_claims
@@ -259,11 +261,35 @@ def test_sparse_modules_register_their_tensors_so_to_and_state_dict_see_them() -
     assert "weight" in conv.state_dict() and conv.bias is None
 
 
-def test_accuracy_of_any_form() -> None:
-    model, _ = lenet_ticket(0.2)
+def test_one_evaluator_for_every_form() -> None:
+    """`train.evaluate` measures a ticket in every form it ships as: the channel-masked dense model, its
+    sparse-kernel form (convs lowered, Linear on CSR) and its slimmed network; and a LeNet ticket whose
+    sparse form holds buffers only (no parameters to place it by)."""
+    torch.manual_seed(0)
+    model = models.build("vgg11", (1, 28, 28), 10, width=0.125)
+    for bn in (m for m in model.modules() if isinstance(m, nn.BatchNorm2d)):
+        nn.init.uniform_(bn.weight, 0.0, 1.0)
+        nn.init.normal_(bn.running_mean, 0.0, 0.1)
+    from ticketlib.studies.early_tickets import study as earlybird
+
+    mask = earlybird.ticket_mask(model, 0.5)
+    dense = slim.mask_channels(__import__("copy").deepcopy(model), mask).train()  # evaluate switches to eval
+    forms = {"dense": dense, "sparse": sparse.sparse_model(dense, conv=True), "slim": slim.slim(model, mask).train()}
+    x = torch.randn(30, 1, 28, 28, generator=torch.Generator().manual_seed(2))
+    with torch.no_grad():
+        y = dense.eval()(x).argmax(1)
+    dense.train()
+    y[::3] = (y[::3] + 1) % 10  # a third of the labels wrong: accuracy 2/3, not a trivial 1
+    split = Split(x, y)
+    accuracies = {name: train.evaluate(form, split, batch_size=7)[1] for name, form in forms.items()}
+    assert accuracies == {name: 20 / 30 for name in forms}
+    assert forms["dense"].training and forms["slim"].training and not forms["sparse"].training  # modes restored
+    lenet, _ = lenet_ticket(0.2)
+    csr = sparse.sparse_model(lenet)
+    assert not list(csr.parameters()) and train.model_device(csr) == torch.device("cpu")
     x = torch.randn(50, 1, 28, 28)
-    y = model(x).argmax(1)
-    assert sparse.accuracy(sparse.sparse_model(model), x, y, batch_size=7) == 1.0
+    split = Split(x, lenet(x).argmax(1))
+    assert train.evaluate(lenet, split)[1] == train.evaluate(csr, split, batch_size=7)[1] == 1.0
 
 
 # --- cost ------------------------------------------------------------------------------------------------

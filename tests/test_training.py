@@ -1,5 +1,7 @@
 """Masked training: zeros stay zero (weights, gradients, optimizer state), determinism, freezing,
-early stopping, NaN detection and the learning-rate schedule."""
+early stopping, NaN detection, the learning-rate schedule and the one evaluator (`evaluate_outputs`)."""
+
+import math
 
 import pytest
 import torch
@@ -9,6 +11,7 @@ from torch import nn
 from conftest import synthetic_dataset
 from ticketlib.studies.imp import study as imp
 from ticketlib.core import train as train_mod
+from ticketlib.core.data import Split
 from ticketlib.core.masks import Mask, keep_pruned_at_zero, prunable_names, zero_update_keeps_zero
 from ticketlib.core.train import TrainConfig, evaluate, train
 
@@ -284,3 +287,59 @@ def test_hooks_come_off_when_a_step_raises(tiny_data, monkeypatch) -> None:
         train(model, tiny_data, cfg, mask=half_mask(model), trainable=half_mask(model, 1), progress=False,
               extra_loss=failing)
     assert sorted(removed) == ["freezer", "keeper"]
+
+
+# --- the one evaluator ------------------------------------------------------------------------------------
+def test_evaluate_outputs_weights_batches_by_example_count() -> None:
+    """Batch 1: one example, p(target) = 3/4, right; batch 2: three examples, p(target) = 1/4 each, wrong.
+    Weighted by examples: loss (ln 4/3 + 3 ln 4) / 4 and accuracy 1/4 (not the mean of the batch means)."""
+    ln3 = math.log(3.0)
+    outputs = [(torch.tensor([[0.0, ln3]]), torch.tensor([1])),
+               (torch.tensor([[ln3, 0.0]] * 3), torch.tensor([1, 1, 1]))]
+    loss, accuracy = train_mod.evaluate_outputs(nn.Linear(2, 2), iter(outputs))
+    assert loss == pytest.approx((math.log(4 / 3) + 3 * math.log(4)) / 4, rel=1e-6, abs=0)
+    assert accuracy == 0.25
+
+
+def test_evaluate_outputs_runs_in_eval_mode_without_grad_and_restores_each_modules_mode() -> None:
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(4, 4), nn.Dropout(0.5), nn.BatchNorm1d(4))
+    model.train()
+    model[2].eval()  # mixed: one submodule in eval mode, the others in train mode
+    before = [m.training for m in model.modules()]
+    seen = []
+
+    def outputs():
+        for _ in range(2):
+            seen.append(([m.training for m in model.modules()], torch.is_grad_enabled()))
+            yield model(torch.randn(3, 4)), torch.tensor([0, 1, 2])
+
+    train_mod.evaluate_outputs(model, outputs())
+    assert seen == [([False] * 4, False)] * 2
+    assert [m.training for m in model.modules()] == before == [True, True, True, False]
+
+    def failing():
+        yield model(torch.randn(3, 4)), torch.tensor([0, 1, 2])
+        raise RuntimeError("a batch failed")
+
+    with pytest.raises(RuntimeError, match="a batch failed"):
+        train_mod.evaluate_outputs(model, failing())
+    assert [m.training for m in model.modules()] == before
+
+
+def test_evaluate_outputs_refuses_an_empty_split() -> None:
+    model = nn.Linear(2, 2)
+    with pytest.raises(ValueError, match="no examples"):
+        train_mod.evaluate_outputs(model, iter([]))
+    with pytest.raises(ValueError, match="no examples"):
+        train_mod.evaluate_outputs(model, iter([(torch.zeros(0, 2), torch.zeros(0, dtype=torch.long))]))
+    with pytest.raises(ValueError, match="no examples"):
+        evaluate(nn.Sequential(nn.Flatten(), model), Split(torch.zeros(0, 1, 1, 2), torch.zeros(0, dtype=torch.long)))
+
+
+def test_model_device_is_the_first_parameters_or_buffers_else_the_cpu() -> None:
+    assert train_mod.model_device(nn.ReLU()) == torch.device("cpu")
+    assert train_mod.model_device(nn.Linear(2, 2, device="meta")) == torch.device("meta")
+    buffers_only = nn.Module()
+    buffers_only.register_buffer("weight", torch.zeros(2, device="meta"))
+    assert train_mod.model_device(buffers_only) == torch.device("meta")

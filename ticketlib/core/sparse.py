@@ -133,16 +133,6 @@ def max_relative_error(form: nn.Module, reference: nn.Module, x: torch.Tensor) -
     return float((out - ref).abs().max() / ref.abs().max().clamp_min(1e-30)), bool((out.argmax(1) == ref.argmax(1)).all())
 
 
-@torch.no_grad()
-def accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: int = 2000) -> float:
-    """Fraction of `x` (on the CPU) the model classifies as `y`, in eval mode (any form: sparse modules hold
-    no parameters, so `train.evaluate` cannot place them)."""
-    model.eval()
-    correct = sum(int((model(x[i:i + batch_size]).argmax(1) == y[i:i + batch_size]).sum())
-                  for i in range(0, len(y), batch_size))
-    return correct / max(len(y), 1)
-
-
 SPARSE_MODULES = (SparseLinear, SparseConv2d)
 
 

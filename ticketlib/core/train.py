@@ -8,9 +8,10 @@ rewound run fast-forwards both the learning-rate schedule and the data order.
 """
 from __future__ import annotations
 
+import itertools
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass, field
 
 import torch
@@ -19,6 +20,7 @@ from torch import Tensor, nn
 
 from ticketlib.core.data import Dataset, Split, augment
 from ticketlib.core.masks import Mask, keep_pruned_at_zero
+from ticketlib.core.models import training_mode
 from ticketlib.infra.device import describe
 from ticketlib.core.rewind import Step
 
@@ -106,21 +108,43 @@ def make_optimizer(model: nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer:
     return kind(params, lr=cfg.lr, weight_decay=cfg.weight_decay, fused=True)
 
 
-@torch.no_grad()
+def model_device(model: nn.Module) -> torch.device:
+    """Where `model` lives: the device of its first parameter, else of its first buffer (a sparse-kernel form
+    holds only buffers), else the CPU."""
+    tensor = next(itertools.chain(model.parameters(), model.buffers()), None)
+    return tensor.device if tensor is not None else torch.device("cpu")
+
+
+def evaluate_outputs(model: nn.Module, outputs: Iterable[tuple[Tensor, Tensor]]) -> tuple[float, float]:
+    """(mean cross-entropy, accuracy) over `outputs`, batches of (logits, targets), weighted by example count.
+
+    The one evaluator: `outputs` is typically a generator running `model`'s forward pass batch by batch (the
+    caller decides how a batch is fed); it is consumed here with `model` in eval mode and gradients off, and
+    every submodule gets its own training flag back afterwards. Each batch's summed loss is added as a Python
+    float and divided by the number of examples at the end. Raises ValueError when there are no examples.
+    """
+    loss, correct, count = 0.0, 0, 0
+    with torch.no_grad(), training_mode(model, False):
+        for logits, target in outputs:
+            loss += float(F.cross_entropy(logits, target, reduction="sum"))
+            correct += int((logits.argmax(-1) == target).sum())
+            count += len(target)
+    if count == 0:
+        raise ValueError("evaluate_outputs: the split has no examples (nothing to take a mean over)")
+    return loss / count, correct / count
+
+
 def evaluate(model: nn.Module, split: Split, batch_size: int = 2000) -> tuple[float, float]:
-    """(mean cross-entropy, accuracy) of `model` in eval mode; restores the previous mode."""
-    was_training = model.training
-    model.eval()
-    device = next(model.parameters()).device
-    loss, correct = 0.0, 0
-    for start in range(0, len(split), batch_size):
-        x = split.x[start:start + batch_size].to(device)
-        y = split.y[start:start + batch_size].to(device)
-        out = model(x)
-        loss += float(F.cross_entropy(out, y, reduction="sum"))
-        correct += int((out.argmax(1) == y).sum())
-    model.train(was_training)
-    return loss / len(split), correct / len(split)
+    """(mean cross-entropy, accuracy) of `model` (any form: dense, sparse-kernel, slimmed) on an image split,
+    in eval mode; restores each module's previous mode (`evaluate_outputs`)."""
+    device = model_device(model)
+
+    def outputs() -> Iterator[tuple[Tensor, Tensor]]:
+        for start in range(0, len(split), batch_size):
+            y = split.y[start:start + batch_size].to(device)
+            yield model(split.x[start:start + batch_size].to(device)), y
+
+    return evaluate_outputs(model, outputs())
 
 
 def batch_order(n: int, batch_size: int, seed: int, epoch: int, device: str | torch.device = "cpu") -> torch.Tensor:

@@ -27,7 +27,7 @@ from ticketlib.core.experiment import RANDOM_MASK_SEED_OFFSET
 from ticketlib.studies.imp.study import IMPConfig, Round
 from ticketlib.core.masks import Mask, full_weights, kept_values
 from ticketlib.core.text import TextSplit, TextTask
-from ticketlib.core.train import TrainConfig, TrainResult, epoch_batches, train
+from ticketlib.core.train import TrainConfig, TrainResult, epoch_batches, evaluate_outputs, model_device, train
 
 
 # --- the setup: what is fine-tuned, and how -------------------------------------------
@@ -93,29 +93,25 @@ def _to(batch: dict[str, Tensor], device: torch.device) -> dict[str, Tensor]:
 
 
 def _autocast(model: nn.Module, precision: str):
-    device = next(model.parameters()).device
-    return torch.autocast(device.type, dtype=torch.bfloat16, enabled=precision == "bf16")
+    return torch.autocast(model_device(model).type, dtype=torch.bfloat16, enabled=precision == "bf16")
 
 
-@torch.no_grad()
 def evaluate(model: nn.Module, split: TextSplit, batch_size: int = 128, precision: str = "fp32") -> tuple[float, float]:
-    """(mean cross-entropy, accuracy) in eval mode, per example or per masked token for MLM.
+    """(mean cross-entropy, accuracy) in eval mode, per example or per masked token for MLM (`train.evaluate_outputs`).
 
-    Batches are formed in order of length, so little padding is computed; restores the mode.
+    Batches are formed in order of length, so little padding is computed; the forward pass runs under the
+    precision's autocast, the loss in float32; restores each module's mode.
     """
-    was_training = model.training
-    model.eval()
-    device = next(model.parameters()).device
+    device = model_device(model)
     order = torch.argsort(split.lengths, stable=True)
-    loss, correct, count = 0.0, 0, 0
-    for start in range(0, len(split), batch_size):
-        with _autocast(model, precision):
-            logits, target = model(**_to(split.batch(order[start:start + batch_size]), device))
-        loss += float(F.cross_entropy(logits.float(), target, reduction="sum"))
-        correct += int((logits.argmax(-1) == target).sum())
-        count += len(target)
-    model.train(was_training)
-    return loss / max(count, 1), correct / max(count, 1)
+
+    def outputs():
+        for start in range(0, len(split), batch_size):
+            with _autocast(model, precision):
+                logits, target = model(**_to(split.batch(order[start:start + batch_size]), device))
+            yield logits.float(), target
+
+    return evaluate_outputs(model, outputs())
 
 
 class TextBatches:
@@ -134,7 +130,7 @@ class TextBatches:
         return epoch_batches(self.task.train.lengths, self.cfg.batch_size, self.seed, epoch, self.bucket_batches)
 
     def loss(self, model: nn.Module, indices: Tensor, iteration: int) -> Tensor:
-        batch = _to(self.task.train.batch(indices), next(model.parameters()).device)
+        batch = _to(self.task.train.batch(indices), model_device(model))
         with _autocast(model, self.precision):
             logits, target = model(**batch)
         return F.cross_entropy(logits.float(), target)
