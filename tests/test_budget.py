@@ -35,3 +35,12 @@ def test_every_paper_file_has_a_cost(path: Path) -> None:
     notebook, p = config.resolve(path)
     hours = budget.gpu_hours(budget.work(notebook.stem, p), lambda kind: 100.0)
     assert hours >= 0 and (hours > 0) == (notebook.stem != "06_deployment")
+
+
+def test_early_stop_seeds_count_their_rounds_down_to_the_learns_faster_level() -> None:
+    notebook, p = config.resolve("params/cpu/01_imp.yaml")
+    (kind, steps), = budget.work(notebook.stem, p)
+    (_, more), = budget.work(notebook.stem, {**p, "early_stop_seeds": [4, 5]})
+    per_training = 10_000  # "10000it"
+    assert more - steps == 2 * 8 * per_training  # rounds 0-7 (0.8^7 = 21.0% <= 21.1%), no controls
+    assert steps == 4 * (16 + 2) * per_training  # the full seeds unchanged: 15 rounds + dense, 2 controls at 3.6%

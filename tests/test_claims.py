@@ -139,6 +139,42 @@ def test_imp_claims_hold_fail_and_stay_inconclusive() -> None:
                      "random_mask_falls_behind": "inconclusive"}  # no learns-faster claim on step schedules
 
 
+def early_stop_rows(seeds, iters) -> list[dict]:
+    """Synthetic early-stop seeds: rounds 0 (dense) and 1 (21%) only, no controls, kind EARLY_STOP_KIND."""
+    return [{"seed": seed, "kind": imp_claims.EARLY_STOP_KIND, "round": rnd, "percent_remaining": p,
+             "test_accuracy": 10.0, "final_test_accuracy": 10.0, "early_stop_iteration": it}
+            for seed, (dense_it, ticket_it) in zip(seeds, iters) for rnd, p, it in [(0, 100.0, dense_it),
+                                                                                  (1, 21.0, ticket_it)]]
+
+
+def test_learns_faster_pools_early_stop_seeds_and_nothing_else_reads_them() -> None:
+    full = imp_rows([98.0, 98.2, 97.9], [98.3, 98.4, 98.2], [96.0, 96.5, 96.2], [95.0, 95.5, 95.1])
+    extra = early_stop_rows([10, 11], [(5000, 1000), (5000, 2000)])
+    alone = {v.id: v for v in imp_claims.imp_claims(full, "lenet_300_100", "mnist", "test_accuracy", False)}
+    pooled = {v.id: v for v in imp_claims.imp_claims(full + extra, "lenet_300_100", "mnist", "test_accuracy", False)}
+    fast = pooled["ticket_learns_faster"]
+    assert fast.seeds == 5 and alone["ticket_learns_faster"].seeds == 3  # paired per seed: dense 100% vs 21%
+    assert sorted(fast.values.values()) == [2000, 2000, 2000, 3000, 4000]
+    for cid in ("ticket_matches_dense", "reinit_falls_behind", "random_mask_falls_behind"):
+        assert pooled[cid].to_dict() == alone[cid].to_dict()  # their 10% accuracies and missing controls unread
+    assert imp_claims.learns_faster_level("lenet_300_100", "mnist") == 21.1
+    assert imp_claims.learns_faster_level("conv2", "cifar10") == 8.8
+    assert imp_claims.learns_faster_level("resnet20", "cifar10", 30.0) == 30.0  # no paper level: the default
+    assert engine.at_level(full + extra, "ticket", 3.6, "test_accuracy") == engine.at_level(full, "ticket", 3.6,
+                                                                                            "test_accuracy")
+
+
+def test_other_readers_of_01s_rows_ignore_early_stop_seeds() -> None:
+    """06 judges matching per round from 01-style rows: the early-stop seeds' rows change nothing."""
+    from ticketlib.studies.deployment import claims as deployment_claims
+
+    rows = imp_rows([98.0, 98.2], [98.3, 98.4], [96.0, 96.5], [95.0, 95.5])
+    extra = early_stop_rows([10], [(5000, 1000)])
+    with_extra = deployment_claims.matching_rounds(rows + extra, "test_accuracy")
+    assert [v.to_dict() for v in with_extra] == [v.to_dict() for v in deployment_claims.matching_rounds(
+        rows, "test_accuracy")]
+
+
 def test_imp_claims_refuse_a_control_missing_at_the_judged_level() -> None:
     rows = [r for r in imp_rows([98.0, 98.2], [98.3, 98.4], [96.0, 96.5], [95.0, 95.5]) if r["kind"] != "reinit"]
     with pytest.raises(ValueError, match="no 'reinit' run at round 2"):

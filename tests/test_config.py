@@ -102,6 +102,10 @@ def test_errors_name_the_key_in_one_line(layout, text, key, words) -> None:
     ("milestones: [80]\n", "milestones", "list of str"),
     ("ronuds: 3\n", "ronuds", "did you mean 'rounds'"),
     ("rounds: 2\n", "rounds", "short of 3.6%"),
+    ("seeds: [0, 1]\nearly_stop_seeds: [1, 4]\n", "early_stop_seeds", "[1] are also in 'seeds'"),
+    ("early_stop_seeds: [4, 4]\n", "early_stop_seeds", "repeats [4]"),
+    ("early_stop_seeds: [4]\nmilestones: [\"80ep\"]\n", "early_stop_seeds", "do not judge ticket_learns_faster"),
+    ("early_stop_seeds: [4.5]\n", "early_stop_seeds", "list of int"),
 ])
 def test_a_study_file_is_checked_against_its_params(tmp_path, text, key, words) -> None:
     (tmp_path / "params" / "smoke").mkdir(parents=True)

@@ -113,3 +113,72 @@ def test_cache_rounds_resume(tiny_data, tmp_path) -> None:
 
     again = search.find_ticket(model, counting, cfg, cache=search.CacheRounds(Cache(tmp_path), {"u": 1}))
     assert calls == [] and [r.mask for r in again.rounds] == [r.mask for r in first.rounds]
+
+
+# --- until_density: a search stopped at a level, and the early-stop seeds of imp_study ---------------------------
+def _counting(data, calls: list):
+    def train_fn(model, mask, factory):
+        calls.append(mask.density())
+        return make_train_fn(data)(model, mask, factory)
+    return train_fn
+
+
+@pytest.mark.parametrize("until, trained", [(0.3, 3), (0.25, 3), (1.0, 1), (0.01, 5), (None, 5)])
+def test_until_density_stops_after_the_first_round_at_or_below_it(tiny_data, until, trained) -> None:
+    """Global 50% rounds keep 1, 1/2, 1/4, 1/8, 1/16: the search trains exactly up to the first round <= until."""
+    calls: list = []
+    torch.manual_seed(0)
+    cfg = search.IMPConfig(rounds=4, fraction=0.5, scope="global")
+    ticket = search.find_ticket(TinyNet, _counting(tiny_data, calls), cfg, until_density=until)
+    assert len(calls) == len(ticket.rounds) == trained
+    assert [r.round for r in ticket.rounds] == list(range(trained))
+    assert [r.density for r in ticket.rounds] == [0.5 ** r for r in range(trained)]
+
+
+def test_until_density_none_and_truncation_change_no_round(tiny_data) -> None:
+    cfg = search.IMPConfig(rounds=3, fraction=0.5, scope="global", rewind="2it")
+    runs = []
+    for until in ("default", None, 0.3):
+        torch.manual_seed(0)
+        kwargs = {} if until == "default" else {"until_density": until}
+        runs.append(search.find_ticket(TinyNet, make_train_fn(tiny_data), cfg, **kwargs))
+    full, none, short = runs
+    assert none.metrics() == full.metrics() and [r.mask for r in none.rounds] == [r.mask for r in full.rounds]
+    assert short.metrics() == full.metrics()[:3] and [r.mask for r in short.rounds] == [r.mask for r in full.rounds[:3]]
+    with pytest.raises(ValueError, match="until_density"):
+        search.find_ticket(TinyNet, make_train_fn(tiny_data), cfg, until_density=21.1)  # a percent, not a fraction
+
+
+def test_a_truncated_image_run_is_the_full_runs_first_units(tiny_data, tmp_path) -> None:
+    """until_density is in no cache key: a later full run reuses the truncated run's rounds as cache hits."""
+    cfg = imp.IMPConfig(rounds=3, fraction=0.5, scope="global")
+    first = Cache(tmp_path)
+    short = imp.find_ticket(_experiment(), cfg, tiny_data, seed=3, cache=first, progress=False, until_density=0.3)
+    assert len(short.rounds) == 3 and (first.hits, first.misses) == (0, 3)
+    second = Cache(tmp_path)
+    full = imp.find_ticket(_experiment(), cfg, tiny_data, seed=3, cache=second, progress=False)
+    assert len(full.rounds) == 4 and (second.hits, second.misses) == (3, 1)
+    assert [r.result for r in full.rounds[:3]] == [r.result for r in short.rounds]
+
+
+def test_imp_study_runs_early_stop_seeds_down_to_the_level_without_controls(tiny_data, tmp_path,
+                                                                           monkeypatch) -> None:
+    from ticketlib.infra import execute
+    from ticketlib.studies.imp.claims import EARLY_STOP_KIND
+
+    seen: list = []
+    real = execute.map_units
+    monkeypatch.setattr(execute, "map_units", lambda unit, exp, jobs, **kw: seen.append(jobs) or real(unit, exp, jobs, **kw))
+    cfg = imp.IMPConfig(rounds=3, fraction=0.5, scope="global")
+    tickets, rows = imp.imp_study(_experiment(), cfg, tiny_data, seeds=[0], control_levels=[25.0],
+                                  controls=("reinit",), cache=Cache(tmp_path), progress=False,
+                                  early_stop_seeds=[7], early_stop_level=30.0)
+    assert [j["seed"] for j in seen[0]] == [0, 7]  # one map over the full and the early-stop seeds
+    assert list(tickets) == [0]  # only full runs are returned as tickets
+    by_kind = {k: [(r["seed"], r["round"]) for r in rows if r["kind"] == k] for k in {r["kind"] for r in rows}}
+    assert by_kind == {"ticket": [(0, 0), (0, 1), (0, 2), (0, 3)], "reinit": [(0, 2)],
+                       EARLY_STOP_KIND: [(7, 0), (7, 1), (7, 2)]}
+    with pytest.raises(ValueError, match=r"seeds \[0\] are both"):
+        imp.imp_study(_experiment(), cfg, tiny_data, seeds=[0], control_levels=[], early_stop_seeds=[0])
+    with pytest.raises(ValueError, match="no controls"):
+        imp.seed_study(_experiment(), tiny_data, cfg, 0, [25.0], until_density=0.3)

@@ -261,8 +261,9 @@ def _train_round(model: nn.Module, train_fn: Callable, mask: Mask, round_index: 
 
 def find_ticket(model_or_factory: nn.Module | Callable[[], nn.Module], train_fn: Callable, config: IMPConfig,
                 scorer: Callable = scores.magnitude, cache: RoundCache | None = None, names: list[str] | None = None,
-                iterations_per_epoch: int = 1, check: bool = False) -> Ticket:
-    """Iterative pruning with rewinding on any model and training loop: `config.rounds + 1` trainings.
+                iterations_per_epoch: int = 1, check: bool = False, until_density: float | None = None) -> Ticket:
+    """Iterative pruning with rewinding on any model and training loop: `config.rounds + 1` trainings (fewer with
+    `until_density`).
 
     Round 0 trains the dense model from θ0; every later round scores the previous round's trained weights
     (`scorer(model, mask)`), prunes by `config`, rewinds the kept weights to θ_k (θ0 for "0it") and trains again.
@@ -278,6 +279,9 @@ def find_ticket(model_or_factory: nn.Module | Callable[[], nn.Module], train_fn:
         iterations_per_epoch: how many optimizer steps make an epoch, for rewind steps like "1ep".
         check: verify after every step and rewind (`checks`): pruned weights exactly zero, θ_k restored
             bit for bit, each round's density equal to its target to the weight.
+        until_density: stop after the first round whose density (fraction of the prunable weights kept, in
+            [0, 1]) is at or below it; None runs all `config.rounds`. It changes no round: a truncated search's
+            rounds are the first rounds of the full one (and, with a cache, the same units).
 
     Returns:
         The `Ticket`: one `Round` per training (mask, metrics, trained weights), θ0 and θ_k.
@@ -290,6 +294,8 @@ def find_ticket(model_or_factory: nn.Module | Callable[[], nn.Module], train_fn:
         ...     return {"accuracy": accuracy(model)}
         >>> ticket = find_ticket(MyNet(), train_fn, IMPConfig(rounds=3, fraction=0.5))  # doctest: +SKIP
     """
+    if until_density is not None and not 0.0 <= until_density <= 1.0:
+        raise ValueError(f"until_density is a fraction of the weights kept, in [0, 1], got {until_density}")
     cache = cache or NoCache()
     model = build_model(model_or_factory)
     init_state = capture(model)
@@ -316,6 +322,8 @@ def find_ticket(model_or_factory: nn.Module | Callable[[], nn.Module], train_fn:
         rewind_digest = checks.state_digest(rewind_state)
     for r in range(1, config.rounds + 1):
         previous = rounds[-1]
+        if until_density is not None and previous.density <= until_density:
+            break
         load_trained(model, previous.final_state, previous.mask)
         mask = prune_step(config, scorer(model, previous.mask), previous.mask, r, model)
 

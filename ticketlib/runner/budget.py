@@ -2,7 +2,7 @@
 
 `work(run, params)` lists a run's training steps per kind of step (`StepKind`: a CNN at a batch size, or
 an encoder at a batch size and sequence length), counted from the params as the notebook's units train
-them: 01's rounds and controls, 02's grid, controls and IMP, 03's IMP rounds, controls, transfer runs and
+them: 01's rounds and controls (and its early-stop seeds' rounds down to the learns-faster level), 02's grid, controls and IMP, 03's IMP rounds, controls, transfer runs and
 mask-fit run per task (GLUE's split sizes from `text.GLUE_LABELLED`), 04's dense search and both pipelines,
 05's criteria and actions (its IMP rounds are 01's, reused), 06 none (it times on the CPU). Counts are
 upper bounds where a unit trains less (rewound rounds, slimmed networks, dynamic padding).
@@ -52,9 +52,24 @@ def _cnn(p: Mapping, trainings: int, duration: str | None = None, **where) -> tu
     return kind, trainings * _steps(duration or p["duration"], where.get("examples") or _train_examples(p, dataset), batch)
 
 
+def _rounds_until(level: float, rounds: int, fraction: float) -> int:
+    """How many IMP rounds a run stopped at `level` (% remaining) trains: up to the first at or below it (by
+    `fraction` alone, as `_levels_rounds`), `rounds` at most."""
+    return next((r for r in range(rounds + 1) if 100 * (1 - fraction) ** r <= level), rounds)
+
+
 def _imp_work(p: Mapping) -> list[tuple[StepKind, int]]:
+    """Per full seed every round and 2 controls per distinct control round; per early-stop seed its rounds down to
+    the learns-faster level (dense included), no controls."""
+    from ticketlib.studies.imp.claims import learns_faster_level
+
     controls = 2 * _levels_rounds(p["control_levels"], p["rounds"], p["prune_fraction"])
-    return [_cnn(p, len(p["seeds"]) * (p["rounds"] + 1 + controls))]
+    trainings = len(p["seeds"]) * (p["rounds"] + 1 + controls)
+    early = list(p.get("early_stop_seeds") or [])
+    if early:
+        level = learns_faster_level(p["model"], p["dataset"])
+        trainings += len(early) * (1 + _rounds_until(level, p["rounds"], p["prune_fraction"]))
+    return [_cnn(p, trainings)]
 
 
 def _conservation_work(p: Mapping) -> list[tuple[StepKind, int]]:

@@ -40,6 +40,8 @@ def _imp(p: Mapping) -> dict:
     out = {**_images(p), "rounds": 1}
     if "control_levels" in p:
         out["control_levels"] = [LEVEL]
+    if p.get("early_stop_seeds"):
+        out["early_stop_seeds"] = list(p["early_stop_seeds"])[:1]  # the early-stop path, once
     if str(p.get("rewind", "0it")) not in ("0it", "0ep"):
         out["rewind"] = "2it"
     return out

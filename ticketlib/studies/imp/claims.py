@@ -1,18 +1,36 @@
-"""01_imp's claims: winning tickets match the dense network, random re-init does not (Frankle & Carbin 2019; Frankle et al. 2020)."""
-from __future__ import annotations
+"""01_imp's claims: winning tickets match the dense network, random re-init does not (Frankle & Carbin 2019; Frankle et al. 2020).
 
+Rows of kind `EARLY_STOP_KIND` (extra seeds whose rounds stop at the learns-faster level, no controls) count for
+`ticket_learns_faster` alone: every other claim reads kind "ticket" rows, which they are not.
+"""
+from __future__ import annotations
 
 from ticketlib.verdicts.engine import STRICTER, Verdict, _level_text, at_level, fmt_interval, judge, matching_threshold, paired
 from ticketlib.verdicts.thresholds import direction_only, level_for
 
+EARLY_STOP_KIND = "early_stop_ticket"  # imp_study's rows of an early-stop seed (rounds down to the learns-faster level)
+DEFAULT_FAST_LEVEL = 21.1  # % remaining, where no paper gives the learns-faster level for the setting
+
+
+def learns_faster_level(model: str, dataset: str, default: float = DEFAULT_FAST_LEVEL) -> float:
+    """The % remaining at which `ticket_learns_faster` compares the ticket with dense (the paper's, else `default`):
+    early-stop seeds train down to it."""
+    return level_for("ticket_learns_faster", model, dataset, default)[0]
+
+
+def early_stop_pooled(rows: list[dict]) -> list[dict]:
+    """`rows` with the early-stop seeds' rows relabelled "ticket" (their round 0 is their dense run), for the one
+    claim that pools them."""
+    return [{**r, "kind": "ticket"} if r["kind"] == EARLY_STOP_KIND else r for r in rows]
 
 
 # --- 01_imp: winning tickets --------------------------------------------------------------------------
 def imp_claims(rows: list[dict], model: str, dataset: str, accuracy: str, step_schedule: bool,
-               default_level: float = 3.6, default_fast_level: float = 21.1) -> list[Verdict]:
-    """The four IMP findings from `imp.imp_study` rows (kinds ticket, reinit, random_mask). `accuracy`: the column
-    judged ("final_test_accuracy" for SGD step schedules, whose papers report the end of training);
-    `step_schedule` drops the learns-faster claim: early stopping is not what those papers measure."""
+               default_level: float = 3.6, default_fast_level: float = DEFAULT_FAST_LEVEL) -> list[Verdict]:
+    """The four IMP findings from `imp.imp_study` rows (kinds ticket, reinit, random_mask, early_stop_ticket).
+    `accuracy`: the column judged ("final_test_accuracy" for SGD step schedules, whose papers report the end of
+    training); `step_schedule` drops the learns-faster claim: early stopping is not what those papers measure.
+    The learns-faster claim pairs per seed over the full and the early-stop seeds; the others use the full ones."""
     level, level_source = level_for("ticket_matches_dense", model, dataset, default_level)
     dense = at_level(rows, "ticket", 100.0, accuracy)
     ticket = at_level(rows, "ticket", level, accuracy)
@@ -39,8 +57,9 @@ def imp_claims(rows: list[dict], model: str, dataset: str, accuracy: str, step_s
         verdicts.append(v)
     if not step_schedule:
         fast_level, fast_source = level_for("ticket_learns_faster", model, dataset, default_fast_level)
-        earlier = paired(at_level(rows, "ticket", 100.0, "early_stop_iteration"),
-                         at_level(rows, "ticket", fast_level, "early_stop_iteration"), "ticket_learns_faster")
+        pooled = early_stop_pooled(rows)
+        earlier = paired(at_level(pooled, "ticket", 100.0, "early_stop_iteration"),
+                         at_level(pooled, "ticket", fast_level, "early_stop_iteration"), "ticket_learns_faster")
         at = _level_text(rows, fast_level)
         v = judge("ticket_learns_faster",
                   statement=f"At ≈{fast_level:g}% ({at}) the ticket reaches its minimum validation loss earlier than "

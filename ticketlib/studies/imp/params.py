@@ -1,5 +1,6 @@
 """01_imp's parameters (a frozen Params, the schema of its notebook) and their cross-field checks: the level the
-claims judge must be among the controls and reachable."""
+claims judge must be among the controls and reachable; early-stop seeds must be new seeds of a run that judges
+the learns-faster claim."""
 from __future__ import annotations
 
 from collections.abc import Mapping
@@ -20,6 +21,26 @@ def check_imp_params(p: Mapping) -> list[str]:
     if reached > 1.25 * level:
         errors.append(f"'rounds' = {p['rounds']} at 'prune_fraction' {p['prune_fraction']} stops at "
                       f"~{reached:.1f}%, short of {level:g}% where the claims judge")
+    return errors + early_stop_problems(p)
+
+
+def early_stop_problems(p: Mapping) -> list[str]:
+    """`early_stop_seeds` are extra seeds of the learns-faster claim: distinct, not among `seeds`, and only where
+    that claim is judged (not with `milestones`, whose step schedules drop it)."""
+    extra = list(p.get("early_stop_seeds") or [])
+    if not extra:
+        return []
+    errors = []
+    repeated = sorted({s for s in extra if extra.count(s) > 1})
+    if repeated:
+        errors.append(f"'early_stop_seeds' repeats {repeated}: each extra seed is one run")
+    both = sorted(set(extra) & set(p["seeds"]))
+    if both:
+        errors.append(f"'early_stop_seeds' {both} are also in 'seeds': an early-stop seed must be a new seed "
+                      "(the full run already gives its learns-faster pair)")
+    if p.get("milestones"):
+        errors.append(f"'early_stop_seeds' is set with 'milestones' {list(p['milestones'])}: step-schedule runs do "
+                      "not judge ticket_learns_faster, the only claim early-stop seeds serve")
     return errors
 
 
@@ -48,6 +69,8 @@ class ImpParams(StudyParams):
     scope: str = param("layerwise", choices=('layerwise', 'global'))
     rewind: str = param("0it", 'rewinding point: "0it" is θ0, "500it" is Frankle et al. 2020\'s late rewinding')
     seeds: list[int] = param([0, 1], 'one IMP run per seed')
+    early_stop_seeds: list[int] = param([], 'extra seeds for ticket_learns_faster only: rounds down to its level, '
+                                            'no controls')
     workers: int = param(1, 'seeds trained in parallel processes, one core each is best for LeNet', minimum=1,
                          maximum=64)
     executor: str = param("auto",

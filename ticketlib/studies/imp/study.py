@@ -3,16 +3,18 @@
 `Experiment` says what is trained on what (its dict is part of every cache key);
 `IMPConfig` says how to prune and where to rewind. `find_ticket` runs or resumes
 the rounds; `train_control` trains the classic controls of a round's mask (random
-re-initialisation, random mask with the same per-layer densities).
+re-initialisation, random mask with the same per-layer densities). `imp_study` can add
+early-stop seeds: their rounds only down to the learns-faster level, no controls.
 """
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 import torch
 from torch import nn
 
 from ticketlib.core.levels import nearest
+from ticketlib.studies.imp.claims import EARLY_STOP_KIND, learns_faster_level
 from ticketlib.core import data as data_lib
 from ticketlib.infra import execute
 from ticketlib.core import pruning
@@ -53,11 +55,14 @@ def next_mask(imp: IMPConfig, model: nn.Module, trained_state: dict, mask: Mask,
 
 
 def find_ticket(exp: Experiment, imp: IMPConfig, data: data_lib.Dataset, seed: int,
-                cache: Cache | None = None, progress: bool = True, names: list[str] | None = None) -> Ticket:
+                cache: Cache | None = None, progress: bool = True, names: list[str] | None = None,
+                until_density: float | None = None) -> Ticket:
     """Run (or resume from the cache) `imp.rounds + 1` trainings: the dense one, then one per pruning round.
 
     `search.find_ticket` with `train.train` as the loop (which fast-forwards the schedule and data order
     of a rewound round) and one cached unit per round, keyed by (experiment, imp, seed, names, round).
+    `until_density` (a fraction kept) stops after the first round at or below it; it is in no key, so a
+    truncated run's units are the full run's first rounds.
     """
     model = exp.build_model(data, seed)
     ipe = exp.train.iterations_per_epoch(len(data.train))
@@ -76,7 +81,8 @@ def find_ticket(exp: Experiment, imp: IMPConfig, data: data_lib.Dataset, seed: i
         return result
 
     rounds = search.CacheRounds(cache or Cache(None), base, describe(exp.device))
-    return search.find_ticket(model, train_fn, imp, cache=rounds, names=names, iterations_per_epoch=ipe)
+    return search.find_ticket(model, train_fn, imp, cache=rounds, names=names, iterations_per_epoch=ipe,
+                              until_density=until_density)
 
 
 def train_control(exp: Experiment, imp: IMPConfig, data: data_lib.Dataset, ticket: Ticket, round_index: int,
@@ -125,11 +131,17 @@ def round_row(round_: Round, seed: int, kind: str) -> dict:
 
 
 def seed_study(exp: Experiment, data: data_lib.Dataset, imp: IMPConfig, seed: int, control_levels: list[float],
-               controls: tuple[str, ...] = CONTROLS, cache: Cache | None = None,
-               progress: bool = True) -> tuple[Ticket, list[dict]]:
-    """IMP for one seed and its controls at the rounds nearest `control_levels`: one unit of `imp_study`."""
-    ticket = find_ticket(exp, imp, data, seed, cache=cache, progress=progress)
-    rows = [round_row(r, seed, "ticket") for r in ticket.rounds]
+               controls: tuple[str, ...] = CONTROLS, cache: Cache | None = None, progress: bool = True,
+               until_density: float | None = None, kind: str = "ticket") -> tuple[Ticket, list[dict]]:
+    """IMP for one seed and its controls at the rounds nearest `control_levels`: one unit of `imp_study`.
+
+    With `until_density` (a fraction kept) the rounds stop at the first one at or below it and no control is
+    trained (the rounds nearest lower levels are missing); `kind` labels the ticket rows.
+    """
+    if until_density is not None and controls and control_levels:
+        raise ValueError("a truncated seed (until_density) trains no controls: pass control_levels=[] or controls=()")
+    ticket = find_ticket(exp, imp, data, seed, cache=cache, progress=progress, until_density=until_density)
+    rows = [round_row(r, seed, kind) for r in ticket.rounds]
     for index in sorted({nearest_round(ticket.rounds, level).round for level in control_levels}):
         for kind in controls:
             control = train_control(exp, imp, data, ticket, index, kind, seed, cache, progress)
@@ -140,16 +152,29 @@ def seed_study(exp: Experiment, data: data_lib.Dataset, imp: IMPConfig, seed: in
 def imp_study(exp: Experiment, imp: IMPConfig, data: data_lib.Dataset | None, seeds: list[int],
               control_levels: list[float], controls: tuple[str, ...] = CONTROLS, cache: Cache | None = None,
               progress: bool = True, workers: int = 1, data_root: str = "data",
-              download: bool = False, executor: str | None = None) -> tuple[dict[int, Ticket], list[dict]]:
+              download: bool = False, executor: str | None = None, early_stop_seeds: Sequence[int] = (),
+              early_stop_level: float | None = None) -> tuple[dict[int, Ticket], list[dict]]:
     """IMP for every seed plus the controls at the rounds nearest `control_levels` (% remaining).
 
     Returns the tickets and tidy rows (kind = "ticket" or a control name) for tables and claims.
     Seeds are independent units run through `execute.map_units` on the `executor` backend: `workers`
     > 1 runs them in parallel with cores/workers threads each (small networks like LeNet use two
     cores better as two single-threaded trainings than as one two-threaded one: 1.6x here).
+
+    `early_stop_seeds` are extra seeds for the learns-faster claim alone, run as units of the same map: their
+    rounds only down to `early_stop_level` (% remaining; default `claims.learns_faster_level` of the
+    experiment's model and dataset), no controls, rows of kind `EARLY_STOP_KIND`. Their units are the full
+    run's first rounds; their truncated tickets are not returned (only their rows), so `tickets` holds full runs.
     """
+    overlap = sorted(set(seeds) & set(early_stop_seeds))
+    if overlap:
+        raise ValueError(f"seeds {overlap} are both full seeds and early-stop seeds")
+    if early_stop_level is None:
+        early_stop_level = learns_faster_level(exp.model, exp.dataset)
     jobs = [{"imp": imp, "seed": s, "control_levels": list(control_levels), "controls": tuple(controls)}
             for s in seeds]
+    jobs += [{"imp": imp, "seed": s, "control_levels": [], "controls": (), "until_density": early_stop_level / 100,
+              "kind": EARLY_STOP_KIND} for s in early_stop_seeds]
     outcomes = execute.map_units(seed_study, exp, jobs, data=data, cache=cache, workers=workers,
                                  backend=executor, progress=progress, data_root=data_root, download=download)
     tickets = {seed: ticket for seed, (ticket, _) in zip(seeds, outcomes)}
