@@ -219,6 +219,15 @@ def test_code_cites_the_architecture_in_the_repository() -> None:
             assert any(section in s for s in sections), f"{path.name} cites a missing section {section!r}"
 
 
+def test_docs_name_only_library_files_that_exist() -> None:
+    """Every `ticketlib/....py` the README and ARCHITECTURE.md point a reader to is a file of the library."""
+    for doc in ("README.md", "ARCHITECTURE.md"):
+        named = set(re.findall(r"ticketlib/[A-Za-z0-9_/]+\.py", (ROOT / doc).read_text()))
+        assert named or doc != "README.md", "the README names no library file: the pattern is wrong"
+        missing = sorted(p for p in named if not (ROOT / p).is_file())
+        assert not missing, f"{doc} names files that do not exist: {missing}"
+
+
 def test_smoke_tests_fail_not_skip_on_a_missing_data_package_under_make_test(monkeypatch) -> None:
     from conftest import REQUIRE, require
 
