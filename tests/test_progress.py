@@ -61,12 +61,16 @@ def test_eta_is_remaining_units_times_the_mean_computed_unit() -> None:
     assert progress.status_line("01_imp", units, 3725, None) == "01_imp: 10 units (4 cached), 1:02:05 elapsed"
 
 
-def test_expected_units_come_from_the_first_record_that_counted_them(tmp_path) -> None:
-    old, new = tmp_path / "old.json", tmp_path / "new.json"
-    old.write_text(json.dumps({"run": "01_imp", "seconds": 5.0}))  # published before records counted units
-    new.write_text(json.dumps({"units": {"total": 41, "cached": 0, "computed_seconds": 500.0}}))
-    assert progress.expected_units(tmp_path / "absent.json", old, new) == 41
-    assert progress.expected_units(old) is None
+def test_expected_units_come_from_the_first_record_of_the_same_params(tmp_path) -> None:
+    old, new, other = tmp_path / "old.json", tmp_path / "new.json", tmp_path / "other.json"
+    old.write_text(json.dumps({"run": "01_imp", "seconds": 5.0, "params": {"seeds": [0, 1]}}))  # before units were counted
+    new.write_text(json.dumps({"params": {"seeds": [0, 1]}, "units": {"total": 41, "cached": 0, "computed_seconds": 5.0}}))
+    other.write_text(json.dumps({"params": {"seeds": [0, 1, 2]}, "units": {"total": 60}}))
+    assert progress.expected_units({"seeds": [0, 1]}, tmp_path / "absent.json", old, other, new) == 41
+    assert progress.expected_units({"seeds": [0, 1, 2]}, new, other) == 60
+    assert progress.expected_units({"seeds": [0]}, new, other) is None  # no record ran these params: no guess
+    assert progress.expected_units(None, other, new) == 60
+    assert progress.expected_units({"seeds": [0, 1]}, old) is None
 
 
 def test_monitor_prints_plain_lines_off_a_terminal_and_cleans_up(tmp_path, monkeypatch) -> None:

@@ -74,13 +74,17 @@ def read_units(path: str | Path) -> Units:
     return Units(done, hits, seconds)
 
 
-def expected_units(*records: Path) -> int | None:
-    """The unit count of the first of `records` that exists and recorded one (a previous run of the same
-    params), else None."""
+def expected_units(params: dict | None, *records: Path) -> int | None:
+    """The unit count of the first of `records` that exists, ran these `params` (JSON-equal; None: any) and
+    recorded one (a previous run), else None: a record of other params (more seeds, say) counts other units."""
+    wanted = None if params is None else json.loads(json.dumps(params, default=str))
     for path in records:
         try:
-            total = json.loads(Path(path).read_text()).get("units", {}).get("total")
+            record = json.loads(Path(path).read_text())
+            total = record.get("units", {}).get("total")
         except (OSError, ValueError, AttributeError):
+            continue
+        if wanted is not None and record.get("params") != wanted:
             continue
         if isinstance(total, int) and total > 0:
             return total

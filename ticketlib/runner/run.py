@@ -149,7 +149,7 @@ def execute(params_path: str | Path, out_root: str | Path = "runs", notebooks: s
     origin = provenance(params_path, notebook)  # hashed before the run: the files it ran, not later edits
     start = time.perf_counter()
     with Monitor(run_name, record_path.with_name(f"{run_name}.units.jsonl"),
-                 expected_units(Path("results") / profile / f"{run_name}.json", record_path)
+                 expected_units(params, Path("results") / profile / f"{run_name}.json", record_path)
                  ) as monitor:
         papermill.execute_notebook(str(notebook), str(partial_notebook), parameters=injected,
                                    kernel_name=kernel_name, log_output=log_output, progress_bar=False,
