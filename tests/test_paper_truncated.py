@@ -1,7 +1,7 @@
 """Every paper params file, truncated, end to end on the CPU: the paper's models, recipes and notebook cells on
 on-disk fixtures in the real formats (`ticketlib.runner.truncate`, `ticketlib.runner.fixtures`). From here a paper run can fail
-only on what needs CUDA. Minutes in all (15-25 on an idle 2-core machine): marked `paper_truncated`, which
-`make test-paper` runs and `make test` leaves out until every file has passed this tier on a quiet machine."""
+only on what needs CUDA. About 17 minutes in all on an idle 2-core machine (about 56 s a file): marked
+`paper_truncated`; `make test` runs them with every other test, `make test-paper` runs them alone."""
 import importlib.util
 import json
 from pathlib import Path

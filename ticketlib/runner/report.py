@@ -18,6 +18,7 @@ from typing import Any
 
 from ticketlib.infra.cache import atomic_write
 from ticketlib.infra.contention import RULE
+from ticketlib.runner.paths import own_label, provisional, verdicts_elsewhere
 
 
 def _plain(value: Any) -> Any:
@@ -130,15 +131,50 @@ def counts(claims: list[dict]) -> str:
             f"of {len(found)} claims")
 
 
-def claims_frame(records: list[dict]):
-    """One row per claim, every cell a display string (the scorecard's and the README's table)."""
+OTHER_PATHS = "other CPU paths"  # the column added when another CPU path of the profile is published
+
+
+def claims_frame(records: list[dict], others: dict[str, dict[str, dict]] | None = None):
+    """One row per claim, every cell a display string (the scorecard's and the README's table). With `others`
+    (`paths.other_paths`: label -> run -> record) a column gives each claim's verdict on the other CPU paths,
+    led by "provisional" where a comparable path judged it differently."""
     import pandas as pd
 
     rows = [[record["run"], claim["id"], verdict_of(claim), estimate_text(claim), threshold_text(claim),
              "" if claim.get("seeds") is None else str(claim["seeds"]), str(claim.get("measured", "")),
              str(claim.get("paper", "")), str(claim.get("source", ""))]
             for record in records for claim in record["claims"]]
-    return pd.DataFrame(rows, columns=COLUMNS)
+    frame = pd.DataFrame(rows, columns=COLUMNS)
+    if others:
+        own = own_label(records)
+        cells = []
+        for record in records:
+            elsewhere = verdicts_elsewhere(record, others, own)
+            for claim in record["claims"]:
+                found = elsewhere[claim["id"]]
+                text = "; ".join(p.text() for p in found) or "not published there"
+                cells.append(f"provisional — {text}" if provisional(verdict_of(claim), found) else text)
+        frame.insert(3, OTHER_PATHS, cells)
+    return frame
+
+
+def paths_notes(records: list[dict], others: dict[str, dict[str, dict]] | None) -> list[str]:
+    """Per other published CPU path: how many of its comparable verdicts agree with these records'."""
+    notes = []
+    own = own_label(records)
+    for label in sorted(others or {}):
+        if label == own:
+            continue
+        compared = differ = 0
+        for record in records:
+            for claim_id, found in verdicts_elsewhere(record, {label: others[label]}).items():
+                verdict = verdict_of(next(c for c in record["claims"] if c["id"] == claim_id))
+                if found and found[0].comparable and found[0].verdict is not None:
+                    compared += 1
+                    differ += provisional(verdict, found)
+        notes.append(f"{label.upper()} (results/<profile>/paths/{label}/): {compared - differ} of {compared} comparable "
+                     f"verdicts agree; {differ} provisional")
+    return notes
 
 
 def markdown_table(frame) -> list[str]:
@@ -196,15 +232,21 @@ def timing_notes(records: list[dict]) -> list[str]:
     return notes
 
 
-def scorecard_markdown(records: list[dict], profile: str, root: str | Path = ".") -> str:
-    """The scorecard: one row per claim, the verdict counts, the method, and per-run provenance notes."""
+def scorecard_markdown(records: list[dict], profile: str, root: str | Path = ".",
+                       others: dict[str, dict[str, dict]] | None = None) -> str:
+    """The scorecard: one row per claim, the verdict counts, the method, and per-run provenance notes; with
+    `others`, each claim's verdict on the other published CPU paths and how many agree."""
     from ticketlib.verdicts.engine import METHOD
 
     claims = [c for r in records for c in r["claims"]]
     lines = [f"# Scorecard — profile `{profile}`", "", f"**{counts(claims)}** across {len(records)} run(s).", "",
-             *markdown_table(claims_frame(records).replace({"verdict": {"fails": "**fails**",
-                                                                        "inconclusive": "*inconclusive*"}})),
+             *markdown_table(claims_frame(records, others).replace({"verdict": {"fails": "**fails**",
+                                                                                "inconclusive": "*inconclusive*"}})),
              "", f"Method: {METHOD}.", "", "Runs:", *(f"- {note}" for note in run_notes(records, root))]
+    elsewhere = paths_notes(records, others)
+    if elsewhere:
+        lines += ["", "Other CPU paths (a claim is provisional where a path of the same params judged it otherwise):",
+                  *(f"- {note}" for note in elsewhere)]
     timing = timing_notes(records)
     if timing:
         lines += ["", f"Timing claims, whether the machine was quiet ({RULE}):", *(f"- {note}" for note in timing)]
@@ -216,13 +258,14 @@ def notebook_page(run_dir: Path, run: str) -> str:
     return run + (".html" if (run_dir / f"{run}.html").exists() else ".ipynb")
 
 
-def scorecard_html(records: list[dict], profile: str, run_dir: Path, root: str | Path = ".") -> str:
+def scorecard_html(records: list[dict], profile: str, run_dir: Path, root: str | Path = ".",
+                   others: dict[str, dict[str, dict]] | None = None) -> str:
     """index.html: the summary figure, the claims coloured by verdict (linking the executed notebooks),
     the method, the per-run notes and the published files."""
     from ticketlib.verdicts.engine import METHOD
 
     run_dir = Path(run_dir)
-    frame = claims_frame(records)
+    frame = claims_frame(records, others)
     if frame.empty:
         table = "<p>No run records.</p>"
     else:
@@ -230,7 +273,7 @@ def scorecard_html(records: list[dict], profile: str, run_dir: Path, root: str |
         frame["run"] = [f"<a href='{html.escape(notebook_page(run_dir, run))}'>{html.escape(run)}</a>"
                         for run in frame["run"]]
         table = (frame.style.hide(axis="index")
-                 .format(escape="html", subset=COLUMNS[1:])
+                 .format(escape="html", subset=list(frame.columns[1:]))
                  .set_td_classes(frame.apply(lambda row: [verdicts[row.name]] * len(row), axis=1,
                                              result_type="broadcast"))
                  .set_tooltips(frame[["claim"]].assign(claim=statements))
@@ -240,6 +283,9 @@ def scorecard_html(records: list[dict], profile: str, run_dir: Path, root: str |
     notes = "".join(f"<li>{html.escape(note)}</li>" for note in run_notes(records, root))
     timing = "".join(f"<li>{html.escape(note)}</li>" for note in timing_notes(records))
     timing = f"<h2>Timing claims</h2><p>{html.escape(RULE)}.</p><ul>{timing}</ul>" if timing else ""
+    elsewhere = "".join(f"<li>{html.escape(note)}</li>" for note in paths_notes(records, others))
+    timing += (f"<h2>Other CPU paths</h2><p>A claim is provisional where a path of the same params judged it "
+               f"otherwise.</p><ul>{elsewhere}</ul>" if elsewhere else "")
     files = "".join(f"<li>{html.escape(r['run'])}: " + ", ".join(
         f"<a href='{html.escape(r['run'] + ext)}'>{ext[1:]}</a>" for ext in (".html", ".ipynb", ".json")
         if (run_dir / f"{r['run']}{ext}").exists()) + "</li>" for r in records)
@@ -321,14 +367,16 @@ def export_html(notebook: Path) -> Path:
     return target
 
 
-def write_scorecard(out_dir: str | Path, records: list[dict], profile: str, root: str | Path = ".") -> str:
-    """Write scorecard.md, summary.png and index.html into `out_dir`; return the markdown."""
+def write_scorecard(out_dir: str | Path, records: list[dict], profile: str, root: str | Path = ".",
+                    others: dict[str, dict[str, dict]] | None = None) -> str:
+    """Write scorecard.md, summary.png and index.html into `out_dir` (with `others`: the other CPU paths'
+    verdicts); return the markdown."""
     out_dir = Path(out_dir)
-    text = scorecard_markdown(records, profile, root)
+    text = scorecard_markdown(records, profile, root, others)
     (out_dir / "scorecard.md").write_text(text)
     if summary_figure(records, out_dir / "summary.png") is None:
         (out_dir / "summary.png").unlink(missing_ok=True)
-    (out_dir / "index.html").write_text(scorecard_html(records, profile, out_dir, root))
+    (out_dir / "index.html").write_text(scorecard_html(records, profile, out_dir, root, others))
     return text
 
 

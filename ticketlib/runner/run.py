@@ -210,6 +210,8 @@ def main(argv: list[str] | None = None) -> int:
     pub_p.add_argument("--profile", default="cpu")
     pub_p.add_argument("--runs", default="runs", help="runs root (default: runs)")
     pub_p.add_argument("--results", default="results", help="results root (default: results)")
+    pub_p.add_argument("--as-path", action="store_true",
+                       help="publish a run of another CPU path into results/<profile>/paths/<capability>/")
     args = parser.parse_args(argv)
 
     if args.command == "scorecard":
@@ -220,10 +222,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "compare":
         return compare_command(args.mine, args.other, args.table)
     if args.command == "publish":
-        from ticketlib.runner.publish import PublishError, publish
+        from ticketlib.runner.publish import PublishError, publish, publish_path
 
         try:
-            out = publish(args.profile, runs=args.runs, results=args.results)
+            out = (publish_path if args.as_path else publish)(args.profile, runs=args.runs, results=args.results)
         except PublishError as error:
             print(f"error: {error}", file=sys.stderr)
             return 2
