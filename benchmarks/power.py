@@ -59,7 +59,8 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from ticketlib.studies.conservation import claims as conservation_claims  # noqa: E402
-from ticketlib.studies.imp import claims as imp_claims  # noqa: E402
+from ticketlib.studies.imp import claims as imp_claims
+from ticketlib.studies.imp.rows import RunRow  # noqa: E402
 from ticketlib.verdicts.engine import CONFIDENCE, decide, interval  # noqa: E402
 
 ALPHA = 1 - CONFIDENCE  # the engine's two-sided 95% interval
@@ -150,7 +151,7 @@ def learns_faster(record: dict) -> tuple[list[Sample], float]:
     """ticket_learns_faster's samples (record's path, issue 26's default path, pooled) and the evaluation grid
     width in iterations."""
     p, m = record["params"], record["metrics"]
-    judged = next(v for v in imp_claims.imp_claims(m["runs"], p["model"], p["dataset"], m["judged_accuracy"],
+    judged = next(v for v in imp_claims.imp_claims([RunRow.from_dict(r) for r in m["runs"]], p["model"], p["dataset"], m["judged_accuracy"],
                                                    step_schedule=bool(p["milestones"]))
                   if v.id == "ticket_learns_faster")
     recorded = _claim(record, "ticket_learns_faster")

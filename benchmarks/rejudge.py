@@ -23,6 +23,7 @@ from ticketlib.studies.conservation import claims as conservation_claims
 from ticketlib.studies.deployment import claims as deployment_claims
 from ticketlib.studies.early_tickets import claims as early_tickets_claims
 from ticketlib.studies.imp import claims as imp_claims
+from ticketlib.studies.imp.rows import RunRow
 from ticketlib.studies.stability import claims as stability_claims
 from ticketlib.verdicts.engine import Verdict
 
@@ -31,7 +32,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def _imp(record: dict) -> list[Verdict]:
     p, m = record["params"], record["metrics"]
-    return imp_claims.imp_claims(m["runs"], p["model"], p["dataset"], m["judged_accuracy"], step_schedule=bool(p["milestones"]))
+    return imp_claims.imp_claims([RunRow.from_dict(r) for r in m["runs"]], p["model"], p["dataset"], m["judged_accuracy"], step_schedule=bool(p["milestones"]))
 
 
 def _conservation(record: dict) -> list[Verdict]:

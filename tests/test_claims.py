@@ -7,6 +7,8 @@ import pytest
 
 from ticketlib import studies
 from ticketlib.studies.imp import claims as imp_claims
+from ticketlib.studies.imp import rows as run_rows
+from ticketlib.studies.imp.rows import RunRow
 from ticketlib.verdicts import engine
 from ticketlib.verdicts import thresholds
 from ticketlib.verdicts.thresholds import Threshold
@@ -101,7 +103,7 @@ def test_thresholds_are_per_setting_and_never_borrowed() -> None:
         assert s.threshold is None or s.threshold.source
 
 
-def imp_rows(dense, ticket, reinit, random_mask, iters=(5000, 3000)) -> list[dict]:
+def imp_rows(dense, ticket, reinit, random_mask, iters=(5000, 3000)) -> list[RunRow]:
     """Synthetic imp_study rows: round 0 dense (100%), round 1 at 21%, round 2 at 3.6%, controls at round 2."""
     rows = []
     for seed, (d, t, r, m) in enumerate(zip(dense, ticket, reinit, random_mask)):
@@ -112,7 +114,7 @@ def imp_rows(dense, ticket, reinit, random_mask, iters=(5000, 3000)) -> list[dic
                      "final_test_accuracy": r, "early_stop_iteration": 1})
         rows.append({"seed": seed, "kind": "random_mask", "round": 2, "percent_remaining": 3.6, "test_accuracy": m,
                      "final_test_accuracy": m, "early_stop_iteration": 1})
-    return rows
+    return [RunRow.from_dict(r) for r in rows]
 
 
 def test_imp_claims_hold_fail_and_stay_inconclusive() -> None:
@@ -133,10 +135,10 @@ def test_imp_claims_hold_fail_and_stay_inconclusive() -> None:
                      "random_mask_falls_behind": "inconclusive"}  # no learns-faster claim on step schedules
 
 
-def early_stop_rows(seeds, iters) -> list[dict]:
+def early_stop_rows(seeds, iters) -> list[RunRow]:
     """Synthetic early-stop seeds: rounds 0 (dense) and 1 (21%) only, no controls, kind EARLY_STOP_KIND."""
-    return [{"seed": seed, "kind": imp_claims.EARLY_STOP_KIND, "round": rnd, "percent_remaining": p,
-             "test_accuracy": 10.0, "final_test_accuracy": 10.0, "early_stop_iteration": it}
+    return [RunRow.from_dict({"seed": seed, "kind": imp_claims.EARLY_STOP_KIND, "round": rnd, "percent_remaining": p,
+             "test_accuracy": 10.0, "final_test_accuracy": 10.0, "early_stop_iteration": it})
             for seed, (dense_it, ticket_it) in zip(seeds, iters) for rnd, p, it in [(0, 100.0, dense_it),
                                                                                   (1, 21.0, ticket_it)]]
 
@@ -154,8 +156,8 @@ def test_learns_faster_pools_early_stop_seeds_and_nothing_else_reads_them() -> N
     assert imp_claims.learns_faster_level("lenet_300_100", "mnist") == 21.1
     assert imp_claims.learns_faster_level("conv2", "cifar10") == 8.8
     assert imp_claims.learns_faster_level("resnet20", "cifar10", 30.0) == 30.0  # no paper level: the default
-    assert engine.at_level(full + extra, "ticket", 3.6, "test_accuracy") == engine.at_level(full, "ticket", 3.6,
-                                                                                            "test_accuracy")
+    assert run_rows.at_level(full + extra, "ticket", 3.6, "test_accuracy") == run_rows.at_level(full, "ticket", 3.6,
+                                                                                                "test_accuracy")
 
 
 def test_other_readers_of_01s_rows_ignore_early_stop_seeds() -> None:
@@ -170,7 +172,7 @@ def test_other_readers_of_01s_rows_ignore_early_stop_seeds() -> None:
 
 
 def test_imp_claims_refuse_a_control_missing_at_the_judged_level() -> None:
-    rows = [r for r in imp_rows([98.0, 98.2], [98.3, 98.4], [96.0, 96.5], [95.0, 95.5]) if r["kind"] != "reinit"]
+    rows = [r for r in imp_rows([98.0, 98.2], [98.3, 98.4], [96.0, 96.5], [95.0, 95.5]) if r.kind != "reinit"]
     with pytest.raises(ValueError, match="no 'reinit' run at round 2"):
         imp_claims.imp_claims(rows, "lenet_300_100", "mnist", "test_accuracy", step_schedule=False)
 

@@ -6,6 +6,7 @@ from torch import nn
 
 from ticketlib.studies.anatomy import study as criteria
 from ticketlib.studies.imp import study as imp
+from ticketlib.studies.imp.rows import RunRow
 from ticketlib.infra.cache import Cache
 from ticketlib.core.masks import Mask
 from ticketlib.core.train import TrainConfig, evaluate, train
@@ -276,10 +277,10 @@ def test_anatomy_grid_jobs_labels_and_rows(tiny_data) -> None:
             assert all(torch.equal(job["mask"][n], ticket_mask[n]) for n in ticket_mask)  # the ticket's own mask
     assert [l["kind"] for l in labels if l["study"] != "criterion"] == ["reshuffle", "freeze"] * 2
     payloads = [{"mask": dict(j["mask"]), "result": {"test_accuracy": 0.5, "early_stop_iteration": 10}} for j in jobs]
-    imp_rows = [{"seed": 3, "round": 2, "kind": "ticket", "percent_remaining": 25.0, "test_accuracy": 90.0,
-                 "early_stop_iteration": 10},
-                {"seed": 3, "round": 2, "kind": "reinit", "percent_remaining": 25.0, "test_accuracy": 80.0,
-                 "early_stop_iteration": 10}]
+    imp_rows = [RunRow(seed=3, round=2, kind="ticket", density=0.25, test_accuracy=90.0, early_stop_iteration=10,
+                       final_test_accuracy=90.0),
+                RunRow(seed=3, round=2, kind="reinit", density=0.25, test_accuracy=80.0, early_stop_iteration=10,
+                       final_test_accuracy=80.0)]
     rows = criteria.anatomy_rows(labels, payloads, imp_rows)
     assert len(rows) == len(jobs) + 4 and all(r["test_accuracy"] == 50.0 for r in rows[:len(jobs)])
     assert [(r["study"], r["kind"]) for r in rows[len(jobs):]] == [

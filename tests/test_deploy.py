@@ -21,6 +21,7 @@ from ticketlib.core import pruning
 from ticketlib.core import scores
 from ticketlib.core import slim
 from ticketlib.core.masks import Mask
+from ticketlib.studies.imp.rows import RunRow
 
 
 def lenet_ticket(density: float = 0.1, seed: int = 0) -> tuple[nn.Module, Mask]:
@@ -267,13 +268,14 @@ def test_compute_rows_and_measured_energy(tmp_path) -> None:
     assert rows[0]["measured_joules"] == 0.0  # a counter that never moves: no energy measured, per image
 
 # --- the deployment claims on synthetic values ----------------------------------------------------------
-def imp_rows(gaps: dict[int, list[float]], dense: list[float]) -> list[dict]:
-    """imp.round_row-like rows: round -> per-seed ticket − dense accuracy gaps."""
+def imp_rows(gaps: dict[int, list[float]], dense: list[float]) -> list[RunRow]:
+    """01's typed rows from round -> per-seed ticket − dense accuracy gaps."""
     rows = []
     for index, per_seed in gaps.items():
         for seed, gap in enumerate(per_seed):
-            rows.append({"seed": seed, "kind": "ticket", "round": index, "percent_remaining": 100 * 0.8 ** index,
-                         "test_accuracy": dense[seed] + gap})
+            rows.append(RunRow(seed=seed, kind="ticket", round=index, density=0.8 ** index,
+                               test_accuracy=dense[seed] + gap, early_stop_iteration=0,
+                               final_test_accuracy=dense[seed] + gap))
     return rows
 
 

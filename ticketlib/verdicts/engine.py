@@ -21,7 +21,6 @@ import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, replace
 
-from ticketlib.core.levels import nearest
 from ticketlib.infra import contention
 from ticketlib.verdicts.thresholds import Threshold
 
@@ -237,35 +236,8 @@ def verdict_lines(recorded: list[Mapping]) -> str:
 
 
 # --- tidy rows -> per-seed values ---------------------------------------------------------------------
-def nearest_round(rows: list[dict], seed, percent: float) -> dict:
-    """The ticket row of `seed` whose % remaining is nearest `percent` (log scale)."""
-    tickets = [r for r in rows if r["seed"] == seed and r["kind"] == "ticket"]
-    if not tickets:
-        raise ValueError(f"no IMP rounds for seed {seed}")
-    return nearest(tickets, percent, lambda r: r["percent_remaining"])
-
-
-def at_level(rows: list[dict], kind: str, percent: float, column: str) -> dict:
-    """Per seed, `column` of the `kind` run at the IMP round nearest `percent` % remaining; raises naming the kind
-    and the level when a seed has no such run (a control not trained there)."""
-    out = {}
-    for seed in sorted({r["seed"] for r in rows if r["kind"] == "ticket"}):
-        target = nearest_round(rows, seed, percent)
-        match = [r for r in rows if r["seed"] == seed and r["kind"] == kind and r["round"] == target["round"]]
-        if not match:
-            raise ValueError(f"no '{kind}' run at round {target['round']} ({target['percent_remaining']:.2f}%, "
-                             f"nearest {percent:g}%) for seed {seed}: train it at that level")
-        out[seed] = match[0][column]
-    return out
-
-
 def pct(value: float) -> str:
     return f"{value:.2f}%"
-
-
-def _level_text(rows: list[dict], percent: float) -> str:
-    """The % remaining of the (first seed's) ticket round nearest `percent`, as text."""
-    return pct(next(iter(at_level(rows, "ticket", percent, "percent_remaining").values())))
 
 
 def latency_verdict(claim: str, *, statement: str, paper: str, a: Sequence[float], b: Sequence[float],

@@ -8,7 +8,7 @@ value). A *supermask* is a mask evaluated on untrained weights, with no training
 """
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 
 import torch
 from torch import Tensor, nn
@@ -20,6 +20,7 @@ from ticketlib.infra.cache import Cache, unit_key
 from ticketlib.infra.device import describe
 from ticketlib.core.data import Dataset, Split
 from ticketlib.core.experiment import ACTION_SEED_OFFSET, REINIT_SEED_OFFSET, Experiment
+from ticketlib.studies.imp.rows import RunRow
 from ticketlib.studies.imp.study import Ticket
 from ticketlib.core.masks import Mask
 from ticketlib.core.train import evaluate, train
@@ -288,7 +289,7 @@ def anatomy_jobs(tickets: Mapping[int, Ticket], criteria_trained: list[str], cri
     return jobs, labels
 
 
-def anatomy_rows(labels: list[dict], payloads: list[dict], imp_rows: list[dict]) -> list[dict]:
+def anatomy_rows(labels: list[dict], payloads: list[dict], imp_rows: Sequence[RunRow]) -> list[dict]:
     """One row per trained job (its label plus % remaining, test accuracy, early-stop iteration), then the IMP
     rows in the grid's terms: the ticket is mask-1 "rewind" and mask-0 "zero", its re-init control "reinit"."""
     rows = [{**label, "percent_remaining": 100 * Mask(payload["mask"]).density(),
@@ -296,10 +297,10 @@ def anatomy_rows(labels: list[dict], payloads: list[dict], imp_rows: list[dict])
              "early_stop_iteration": payload["result"]["early_stop_iteration"]}
             for label, payload in zip(labels, payloads)]
     for row in imp_rows:
-        base = {"seed": row["seed"], "round": row["round"], "percent_remaining": row["percent_remaining"],
-                "test_accuracy": row["test_accuracy"], "early_stop_iteration": row["early_stop_iteration"]}
-        rows.append({**base, "study": "mask1", "kind": {"ticket": "rewind", "reinit": "reinit"}[row["kind"]]})
-        if row["kind"] == "ticket":
+        base = {"seed": row.seed, "round": row.round, "percent_remaining": row.percent_remaining,
+                "test_accuracy": row.test_accuracy, "early_stop_iteration": row.early_stop_iteration}
+        rows.append({**base, "study": "mask1", "kind": {"ticket": "rewind", "reinit": "reinit"}[row.kind]})
+        if row.kind == "ticket":
             rows.append({**base, "study": "mask0", "kind": "zero"})
             rows.append({**base, "study": "imp", "kind": "IMP ticket (iterative large_final)"})
     return rows

@@ -6,6 +6,7 @@ from collections.abc import Mapping, Sequence
 from ticketlib.verdicts.engine import latency_verdict
 from ticketlib.verdicts.engine import Verdict, _span, combine, fmt_interval, judge, matching_threshold, not_judged, paired, pct
 from ticketlib.infra import contention
+from ticketlib.studies.imp.rows import RunRow
 from ticketlib.verdicts.thresholds import Threshold, setting
 
 
@@ -19,19 +20,19 @@ LATENCY_DIRECTION = Threshold(1.0, "no number in the papers for this CPU and tor
                                    "(a latency ratio below 1 is faster)", "direction")
 
 
-def matching_rounds(rows: list[dict], accuracy: str) -> list[Verdict]:
+def matching_rounds(rows: Sequence[RunRow], accuracy: str) -> list[Verdict]:
     """Per IMP round, whether the ticket matches the dense network, as 01 judges it: ticket − dense per seed
-    above minus one standard deviation (over seeds) of dense. `rows`: `imp.round_row` rows of kind "ticket"."""
-    tickets = [r for r in rows if r["kind"] == "ticket"]
-    dense = {r["seed"]: r[accuracy] for r in tickets if r["round"] == 0}
+    above minus one standard deviation (over seeds) of dense. `rows`: 01's `RunRow`s; only kind "ticket" is read."""
+    tickets = [r for r in rows if r.kind == "ticket"]
+    dense = {r.seed: r.value(accuracy) for r in tickets if r.round == 0}
     threshold = matching_threshold(dense, "ticket_matches_dense")
     verdicts = []
-    for index in sorted({r["round"] for r in tickets}):
-        at = [r for r in tickets if r["round"] == index]
-        where = f"round {index} ({pct(min(r['percent_remaining'] for r in at))})"
+    for index in sorted({r.round for r in tickets}):
+        at = [r for r in tickets if r.round == index]
+        where = f"round {index} ({pct(min(r.percent_remaining for r in at))})"
         verdicts.append(judge(
             "ticket_matches_dense", statement=f"round {index} matches dense", paper="",
-            values=paired({r["seed"]: r[accuracy] for r in at}, dense, "ticket_matches_dense", f"round {index}"),
+            values=paired({r.seed: r.value(accuracy) for r in at}, dense, "ticket_matches_dense", f"round {index}"),
             threshold=threshold, direction=">",
             measured=lambda v, where=where: f"{where}: ticket − dense {fmt_interval(v)}"))
     return verdicts

@@ -5,10 +5,14 @@ Rows of kind `EARLY_STOP_KIND` (extra seeds whose rounds stop at the learns-fast
 """
 from __future__ import annotations
 
-from ticketlib.verdicts.engine import STRICTER, Verdict, _level_text, at_level, fmt_interval, judge, matching_threshold, paired
+from collections.abc import Sequence
+
+from ticketlib.studies.imp.rows import EARLY_STOP_KIND, RunRow, at_level, early_stop_pooled
+from ticketlib.studies.imp.rows import level_text as _level_text
+from ticketlib.verdicts.engine import STRICTER, Verdict, fmt_interval, judge, matching_threshold, paired
 from ticketlib.verdicts.thresholds import direction_only, level_for
 
-EARLY_STOP_KIND = "early_stop_ticket"  # imp_study's rows of an early-stop seed (rounds down to the learns-faster level)
+__all__ = ["DEFAULT_FAST_LEVEL", "EARLY_STOP_KIND", "early_stop_pooled", "imp_claims", "learns_faster_level"]
 DEFAULT_FAST_LEVEL = 21.1  # % remaining, where no paper gives the learns-faster level for the setting
 
 
@@ -18,14 +22,8 @@ def learns_faster_level(model: str, dataset: str, default: float = DEFAULT_FAST_
     return level_for("ticket_learns_faster", model, dataset, default)[0]
 
 
-def early_stop_pooled(rows: list[dict]) -> list[dict]:
-    """`rows` with the early-stop seeds' rows relabelled "ticket" (their round 0 is their dense run), for the one
-    claim that pools them."""
-    return [{**r, "kind": "ticket"} if r["kind"] == EARLY_STOP_KIND else r for r in rows]
-
-
 # --- 01_imp: winning tickets --------------------------------------------------------------------------
-def imp_claims(rows: list[dict], model: str, dataset: str, accuracy: str, step_schedule: bool,
+def imp_claims(rows: Sequence[RunRow], model: str, dataset: str, accuracy: str, step_schedule: bool,
                default_level: float = 3.6, default_fast_level: float = DEFAULT_FAST_LEVEL) -> list[Verdict]:
     """The four IMP findings from `imp.imp_study` rows (kinds ticket, reinit, random_mask, early_stop_ticket).
     `accuracy`: the column judged ("final_test_accuracy" for SGD step schedules, whose papers report the end of

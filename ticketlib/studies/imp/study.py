@@ -14,7 +14,8 @@ import torch
 from torch import nn
 
 from ticketlib.core.levels import nearest
-from ticketlib.studies.imp.claims import EARLY_STOP_KIND, learns_faster_level
+from ticketlib.studies.imp.claims import learns_faster_level
+from ticketlib.studies.imp.rows import EARLY_STOP_KIND, RunRow
 from ticketlib.core import data as data_lib
 from ticketlib.infra import execute
 from ticketlib.core import pruning
@@ -121,18 +122,17 @@ def nearest_round(rounds: list[Round], percent: float) -> Round:
     return nearest(rounds, percent, lambda r: r.density * 100)
 
 
-def round_row(round_: Round, seed: int, kind: str) -> dict:
-    """One tidy row for tables and figures."""
-    return {"seed": seed, "kind": kind, "round": round_.round, "percent_remaining": 100 * round_.density,
-            "test_accuracy": 100 * round_.result["test_accuracy"],
-            "early_stop_iteration": round_.result["early_stop_iteration"],
-            "final_test_accuracy": 100 * round_.result["final_test_accuracy"],
-            "seconds": round_.result["seconds"]}
+def round_row(round_: Round, seed: int, kind: str) -> RunRow:
+    """The typed row of one trained network (accuracies in %), for claims, tables and figures."""
+    return RunRow(seed=seed, kind=kind, round=round_.round, density=round_.density,
+                  test_accuracy=100 * round_.result["test_accuracy"],
+                  early_stop_iteration=round_.result["early_stop_iteration"],
+                  final_test_accuracy=100 * round_.result["final_test_accuracy"], seconds=round_.result["seconds"])
 
 
 def seed_study(exp: Experiment, data: data_lib.Dataset, imp: IMPConfig, seed: int, control_levels: list[float],
                controls: tuple[str, ...] = CONTROLS, cache: Cache | None = None, progress: bool = True,
-               until_density: float | None = None, kind: str = "ticket") -> tuple[Ticket, list[dict]]:
+               until_density: float | None = None, kind: str = "ticket") -> tuple[Ticket, list[RunRow]]:
     """IMP for one seed and its controls at the rounds nearest `control_levels`: one unit of `imp_study`.
 
     With `until_density` (a fraction kept) the rounds stop at the first one at or below it and no control is
@@ -153,10 +153,10 @@ def imp_study(exp: Experiment, imp: IMPConfig, data: data_lib.Dataset | None, se
               control_levels: list[float], controls: tuple[str, ...] = CONTROLS, cache: Cache | None = None,
               progress: bool = True, workers: int = 1, data_root: str = "data",
               download: bool = False, executor: str | None = None, early_stop_seeds: Sequence[int] = (),
-              early_stop_level: float | None = None) -> tuple[dict[int, Ticket], list[dict]]:
+              early_stop_level: float | None = None) -> tuple[dict[int, Ticket], list[RunRow]]:
     """IMP for every seed plus the controls at the rounds nearest `control_levels` (% remaining).
 
-    Returns the tickets and tidy rows (kind = "ticket" or a control name) for tables and claims.
+    Returns the tickets and typed rows (`RunRow`; kind = "ticket" or a control name) for tables and claims.
     Seeds are independent units run through `execute.map_units` on the `executor` backend: `workers`
     > 1 runs them in parallel with cores/workers threads each (small networks like LeNet use two
     cores better as two single-threaded trainings than as one two-threaded one: 1.6x here).
