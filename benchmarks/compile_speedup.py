@@ -138,6 +138,7 @@ def main() -> None:
         print(json.dumps(child(args.child, args.blocks)))
         return
     print(f"{'kind':<15} {'used in':<34} {'thr':>3} {'eager ms':>9} {'compiled ms':>11} {'ratio':>6} {'compile s':>9}")
+    capability = "?"
     for kind in args.kinds:
         done = subprocess.run([sys.executable, __file__, "--child", kind, "--blocks", str(args.blocks)],
                               capture_output=True, text=True)
@@ -145,12 +146,13 @@ def main() -> None:
             print(f"{kind:<15} failed: {done.stderr.strip().splitlines()[-1][:120]}")
             continue
         r = json.loads(done.stdout.strip().splitlines()[-1])
+        capability = r["capability"]
         if "ratio" in r:
             print(f"{kind:<15} {WHERE[kind]:<34} {r['threads']:>3} {r['eager_ms']:>9.2f} {r['compiled_ms']:>11.2f} "
                   f"{r['ratio']:>6.2f} {r['compile_seconds']:>9.1f}")
         else:
             print(f"{kind:<15} {WHERE[kind]:<34} {r['threads']:>3} {r['eager_ms']:>9.2f} unavailable: {r['unavailable']}")
-    print(f"capability: {r.get('capability', '?')}; ratio = compiled / eager per step (medians of {args.blocks} "
+    print(f"capability: {capability}; ratio = compiled / eager per step (medians of {args.blocks} "
           "alternating blocks); compile s = the first compiled step, cold (includes inductor's codegen)")
 
 

@@ -167,11 +167,11 @@ def paths_notes(records: list[dict], others: dict[str, dict[str, dict]] | None) 
             continue
         compared = differ = 0
         for record in records:
-            for claim_id, found in verdicts_elsewhere(record, {label: others[label]}).items():
-                verdict = verdict_of(next(c for c in record["claims"] if c["id"] == claim_id))
-                if found and found[0].comparable and found[0].verdict is not None:
-                    compared += 1
-                    differ += provisional(verdict, found)
+            elsewhere = verdicts_elsewhere(record, {label: others[label]})
+            for claim in record["claims"]:
+                judged = [p for p in elsewhere[claim["id"]] if p.comparable and p.verdict is not None]
+                compared += bool(judged)
+                differ += provisional(verdict_of(claim), judged)
         notes.append(f"{label.upper()} (results/<profile>/paths/{label}/): {compared - differ} of {compared} comparable "
                      f"verdicts agree; {differ} provisional")
     return notes

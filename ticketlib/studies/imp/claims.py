@@ -7,8 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from ticketlib.studies.imp.rows import EARLY_STOP_KIND, RunRow, at_level, early_stop_pooled
-from ticketlib.studies.imp.rows import level_text as _level_text
+from ticketlib.studies.imp.rows import EARLY_STOP_KIND, RunRow, at_level, early_stop_pooled, level_text
 from ticketlib.verdicts.engine import STRICTER, Verdict, fmt_interval, judge, matching_threshold, paired
 from ticketlib.verdicts.thresholds import direction_only, level_for
 
@@ -32,7 +31,7 @@ def imp_claims(rows: Sequence[RunRow], model: str, dataset: str, accuracy: str, 
     level, level_source = level_for("ticket_matches_dense", model, dataset, default_level)
     dense = at_level(rows, "ticket", 100.0, accuracy)
     ticket = at_level(rows, "ticket", level, accuracy)
-    actual = _level_text(rows, level)
+    actual = level_text(rows, level)
     setting_name = f"{model}/{dataset}"
     gap = paired(ticket, dense, "ticket_matches_dense")
     threshold = matching_threshold(dense, "ticket_matches_dense")
@@ -58,7 +57,7 @@ def imp_claims(rows: Sequence[RunRow], model: str, dataset: str, accuracy: str, 
         pooled = early_stop_pooled(rows)
         earlier = paired(at_level(pooled, "ticket", 100.0, "early_stop_iteration"),
                          at_level(pooled, "ticket", fast_level, "early_stop_iteration"), "ticket_learns_faster")
-        at = _level_text(rows, fast_level)
+        at = level_text(rows, fast_level)
         v = judge("ticket_learns_faster",
                   statement=f"At ≈{fast_level:g}% ({at}) the ticket reaches its minimum validation loss earlier than "
                             "dense (dense − ticket early-stop iteration > 0)",

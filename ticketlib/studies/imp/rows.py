@@ -8,9 +8,10 @@ Inside the library a level is a density, a fraction in [0, 1]; `percent_remainin
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from ticketlib.core.levels import nearest
+from ticketlib.verdicts.engine import pct
 
 EARLY_STOP_KIND = "early_stop_ticket"  # imp_study's rows of an early-stop seed (rounds down to the learns-faster level)
 
@@ -86,14 +87,10 @@ def at_level(rows: Sequence[RunRow], kind: str, percent: float, column: str) -> 
 
 def level_text(rows: Sequence[RunRow], percent: float) -> str:
     """The % remaining of the (first seed's) ticket round nearest `percent`, as text."""
-    from ticketlib.verdicts.engine import pct
-
     return pct(next(iter(at_level(rows, "ticket", percent, "percent_remaining").values())))
 
 
 def early_stop_pooled(rows: Sequence[RunRow]) -> list[RunRow]:
     """`rows` with the early-stop seeds' rows relabelled "ticket" (their round 0 is their dense run), for the one
     claim that pools them."""
-    from dataclasses import replace
-
     return [replace(r, kind="ticket") if r.kind == EARLY_STOP_KIND else r for r in rows]
